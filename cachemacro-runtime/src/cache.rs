@@ -1,0 +1,312 @@
+//! The `Cache` handle, its builder and the process-wide global cache.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::backend::{Backend, MemoryBackend, RedisBackend};
+use crate::envelope;
+use crate::error::Result;
+use crate::stats::{Counters, Stats};
+
+const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(100);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_MEMORY_CAPACITY: u64 = 128 * 1024 * 1024;
+
+/// A handle to a cache: in-process memory or a Redis server. Cheap to clone; clones share
+/// entries, connection and statistics.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use cachemacro_runtime::Cache;
+///
+/// let cache = Cache::memory();
+/// cache.set("greeting", &"hello", Duration::from_secs(60)).await.unwrap();
+/// assert_eq!(cache.get::<String>("greeting").await.unwrap().as_deref(), Some("hello"));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) key_prefix: String,
+    pub(crate) default_ttl: Duration,
+    pub(crate) counters: Counters,
+}
+
+/// The backend behind a cache, dispatched statically so the hit path has no virtual call.
+pub(crate) enum Store {
+    Memory(MemoryBackend),
+    Redis(RedisBackend),
+}
+
+/// Calls `$body` with `$backend` bound to whichever backend `$store` holds.
+macro_rules! with_backend {
+    ($store:expr, $backend:ident => $body:expr) => {
+        match $store {
+            Store::Memory($backend) => $body,
+            Store::Redis($backend) => $body,
+        }
+    };
+}
+pub(crate) use with_backend;
+
+impl Cache {
+    /// An embedded in-process cache with default options: zero setup.
+    pub fn memory() -> Cache {
+        Cache::builder().memory()
+    }
+
+    /// A cache on the Redis server at `url` (`redis://[user:password@]host:port/db`), with default
+    /// options. Only a malformed URL is an error: an unreachable server is retried in the
+    /// background while calls are served by their loaders.
+    pub async fn redis(url: &str) -> Result<Cache> {
+        Cache::builder().redis(url).await
+    }
+
+    /// Redis when the `REDIS_URL` environment variable is set, otherwise the embedded cache.
+    pub async fn from_env() -> Result<Cache> {
+        Cache::builder().from_env().await
+    }
+
+    /// Options beyond the defaults.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    /// Makes this cache the one `#[cached]` functions use when they name no `cache`.
+    pub fn install(&self) {
+        *GLOBAL
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.clone());
+    }
+
+    /// The value stored under `key`, `None` when absent, expired or undecodable.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let key = self.full_key(key);
+        with_backend!(&self.inner.store, backend => {
+            let Some(bytes) = backend.get(&key).await? else { return Ok(None) };
+            let envelope = envelope::decode(bytes.as_ref())?;
+            if envelope.is_expired_at(envelope::now_ms()) {
+                return Ok(None);
+            }
+            envelope.value().map(Some)
+        })
+    }
+
+    /// Stores `value` under `key` for `ttl`.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<()> {
+        let bytes = envelope::encode(value, ttl, Duration::ZERO)?;
+        let key = self.full_key(key);
+        with_backend!(&self.inner.store, backend => backend.set(&key, bytes, ttl).await)
+    }
+
+    /// Removes the entry under `key`; whether there was one.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        let key = self.full_key(key);
+        with_backend!(&self.inner.store, backend => backend.delete(&key).await)
+    }
+
+    /// The value under `key`, or else the result of `load`, stored for `ttl`: cache-aside by hand.
+    /// Cache faults are counted and never returned; the loaded value is returned regardless.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let cache = cachemacro_runtime::Cache::memory();
+    /// let user = cache.get_with("user:1", Duration::from_secs(60), || async { "Ada".to_string() }).await;
+    /// assert_eq!(user, "Ada");
+    /// # }
+    /// ```
+    pub async fn get_with<T, F, Fut>(&self, key: &str, ttl: Duration, load: F) -> T
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let policy = crate::policy::Policy::new().ttl(ttl);
+        crate::aside::cached_value(self, self.full_key(key), &policy, load()).await
+    }
+
+    /// Like [`get_with`](Self::get_with) for a fallible loader: only `Ok` values are stored, and
+    /// an `Err` is returned untouched.
+    pub async fn try_get_with<T, E, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        load: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let policy = crate::policy::Policy::new().ttl(ttl);
+        crate::aside::cached_result(self, self.full_key(key), &policy, load()).await
+    }
+
+    /// Counters since this cache was built.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The backend key for a user key: the cache-wide prefix followed by `key`.
+    pub(crate) fn full_key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.inner.key_prefix.len() + key.len());
+        full.push_str(&self.inner.key_prefix);
+        full.push_str(key);
+        full
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match &self.inner.store {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        };
+        f.debug_struct("Cache")
+            .field("backend", &backend)
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("default_ttl", &self.inner.default_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for a [`Cache`]; finish with [`memory`](Self::memory), [`redis`](Self::redis) or
+/// [`from_env`](Self::from_env).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachemacro_runtime::Result<()> {
+/// use std::time::Duration;
+/// let cache = cachemacro_runtime::Cache::builder()
+///     .key_prefix("shop:")
+///     .default_ttl(Duration::from_secs(300))
+///     .operation_timeout(Duration::from_millis(50))
+///     .from_env()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    key_prefix: String,
+    default_ttl: Duration,
+    operation_timeout: Duration,
+    connect_timeout: Duration,
+    memory_capacity: u64,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self {
+            key_prefix: String::new(),
+            default_ttl: DEFAULT_TTL,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// Prepended to every key, to share one Redis between applications (default: none).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The ttl of functions that name none (default: one hour).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// The longest any Redis command may take before the cache gives up on it and the caller is
+    /// served by its loader (default: 100 ms).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// How long opening a connection to Redis may take, at start and on reconnects (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The most bytes of keys and values the embedded cache holds (default: 128 MiB).
+    pub fn memory_capacity(mut self, bytes: u64) -> Self {
+        self.memory_capacity = bytes;
+        self
+    }
+
+    /// An embedded in-process cache.
+    pub fn memory(self) -> Cache {
+        let store = Store::Memory(MemoryBackend::new(self.memory_capacity));
+        self.finish(store)
+    }
+
+    /// A Redis cache at `url`. Waits at most the connect timeout for a first connection; a server
+    /// that does not answer is not an error.
+    pub async fn redis(self, url: &str) -> Result<Cache> {
+        let backend = RedisBackend::new(url, self.operation_timeout, self.connect_timeout)?;
+        backend.warm_up(self.connect_timeout).await;
+        Ok(self.finish(Store::Redis(backend)))
+    }
+
+    /// Redis at `REDIS_URL` when it is set, otherwise the embedded cache.
+    pub async fn from_env(self) -> Result<Cache> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => self.redis(&url).await,
+            _ => Ok(self.memory()),
+        }
+    }
+
+    fn finish(self, store: Store) -> Cache {
+        Cache {
+            inner: Arc::new(Inner {
+                store,
+                key_prefix: self.key_prefix,
+                default_ttl: self.default_ttl,
+                counters: Counters::default(),
+            }),
+        }
+    }
+}
+
+static GLOBAL: RwLock<Option<Cache>> = RwLock::new(None);
+
+/// The installed cache, or an embedded one made on first use.
+pub(crate) fn global() -> Cache {
+    if let Some(cache) = GLOBAL.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return cache.clone();
+    }
+    GLOBAL
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(Cache::memory)
+        .clone()
+}
+
+/// Runs `f` and reports how long it took.
+pub(crate) async fn timed<F: Future>(f: F) -> (F::Output, Duration) {
+    let started = Instant::now();
+    let output = f.await;
+    (output, started.elapsed())
+}

@@ -1,0 +1,113 @@
+//! The one error type of the runtime.
+
+use std::fmt;
+
+/// A specialized `Result` for cache operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in a cache operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The Redis URL could not be parsed.
+    InvalidUrl,
+    /// The backend could not be reached, or dropped the connection.
+    Connection,
+    /// The backend did not answer within the operation timeout.
+    Timeout,
+    /// The backend answered with an error.
+    Backend,
+    /// A value could not be serialized.
+    Encode,
+    /// A stored entry could not be decoded (foreign bytes, older schema, truncated).
+    Decode,
+}
+
+/// An error from a cache operation.
+///
+/// Errors never carry a Redis URL, so they are safe to log even when the URL holds a password.
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    detail: String,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether the backend did not answer within the operation timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// Whether the backend could not be reached.
+    pub fn is_connection(&self) -> bool {
+        self.kind == ErrorKind::Connection
+    }
+
+    /// Whether a stored entry could not be decoded.
+    pub fn is_decode(&self) -> bool {
+        self.kind == ErrorKind::Decode
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("detail", &self.detail)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ErrorKind::InvalidUrl => "invalid Redis URL",
+            ErrorKind::Connection => "cache backend unreachable",
+            ErrorKind::Timeout => "cache operation timed out",
+            ErrorKind::Backend => "cache backend error",
+            ErrorKind::Encode => "cannot encode value",
+            ErrorKind::Decode => "cannot decode cached entry",
+        };
+        if self.detail.is_empty() {
+            f.write_str(what)
+        } else {
+            write!(f, "{what}: {}", self.detail)
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<redis::RedisError> for Error {
+    fn from(error: redis::RedisError) -> Self {
+        let kind = if error.is_timeout() {
+            ErrorKind::Timeout
+        } else if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+        {
+            ErrorKind::Connection
+        } else {
+            ErrorKind::Backend
+        };
+        // The category and code are enough to act on; the full text of some redis errors
+        // quotes connection parameters, which may hold credentials.
+        let detail = match error.code() {
+            Some(code) => format!("{:?} ({code})", error.kind()),
+            None => format!("{:?}", error.kind()),
+        };
+        Error::new(kind, detail)
+    }
+}

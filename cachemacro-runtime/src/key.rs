@@ -1,0 +1,104 @@
+//! Building cache keys from templates without collisions.
+//!
+//! A rendered value may only contain characters of [`is_plain`]; every other byte is written as
+//! `%XX`. The macro requires at least one non-plain character (a separator such as `:`) between
+//! two placeholders, so a rendered key can be split back into its values: `"<a>:<b>"` renders
+//! `("1:2", "3")` as `1%3A2:3` and `("1", "2:3")` as `1:2%3A3`. Braces are never plain, so a value
+//! can never introduce a Redis Cluster hash tag.
+
+use std::fmt::{self, Display, Write};
+
+/// Whether `byte` may appear unescaped in a rendered value.
+pub const fn is_plain(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
+}
+
+/// Appends template literals and escaped values into one key.
+#[derive(Debug, Default)]
+pub struct KeyBuilder {
+    key: String,
+}
+
+impl KeyBuilder {
+    /// Starts an empty key with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            key: String::with_capacity(capacity),
+        }
+    }
+
+    /// Appends template text verbatim.
+    pub fn literal(&mut self, text: &str) -> &mut Self {
+        self.key.push_str(text);
+        self
+    }
+
+    /// Appends a value rendered with `Display`, escaping every character that is not plain.
+    pub fn value<V: Display + ?Sized>(&mut self, value: &V) -> &mut Self {
+        // Writing through the escaper avoids a temporary String per value.
+        let _ = write!(Escaper(&mut self.key), "{value}");
+        self
+    }
+
+    /// The finished key.
+    pub fn finish(self) -> String {
+        self.key
+    }
+}
+
+struct Escaper<'a>(&'a mut String);
+
+impl Write for Escaper<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if text.bytes().all(is_plain) {
+            self.0.push_str(text);
+            return Ok(());
+        }
+        for byte in text.bytes() {
+            if is_plain(byte) {
+                self.0.push(byte as char);
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                self.0.push('%');
+                self.0.push(HEX[usize::from(byte >> 4)] as char);
+                self.0.push(HEX[usize::from(byte & 0xF)] as char);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(a: &str, b: &str) -> String {
+        let mut key = KeyBuilder::default();
+        key.value(a).literal(":").value(b);
+        key.finish()
+    }
+
+    #[test]
+    fn separators_inside_values_do_not_collide() {
+        assert_ne!(render("1:2", "3"), render("1", "2:3"));
+        assert_eq!(render("1:2", "3"), "1%3A2:3");
+    }
+
+    #[test]
+    fn escape_character_is_itself_escaped() {
+        assert_ne!(render("%3A", ""), render(":", ""));
+        assert_eq!(render("%", "x"), "%25:x");
+    }
+
+    #[test]
+    fn hash_tags_and_unicode_are_escaped() {
+        assert_eq!(render("{a}", "é"), "%7Ba%7D:%C3%A9");
+    }
+
+    #[test]
+    fn numbers_render_plain() {
+        let mut key = KeyBuilder::with_capacity(8);
+        key.literal("user:").value(&42u64);
+        assert_eq!(key.finish(), "user:42");
+    }
+}

@@ -1,0 +1,67 @@
+//! Redis caching patterns as attributes on async functions.
+//!
+//! ```
+//! use cachemacro_runtime::cached;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! struct User { id: u64, name: String }
+//!
+//! #[cached(ttl = "1h", key = "user:<id>")]
+//! async fn get_user(id: u64) -> Result<User, std::io::Error> {
+//!     Ok(User { id, name: "Ada".into() }) // the database query
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let first = get_user(1).await.unwrap(); // miss: runs the query, stores the user
+//! let second = get_user(1).await.unwrap(); // hit: served from the cache
+//! assert_eq!(first, second);
+//! # }
+//! ```
+//!
+//! Without setup, `#[cached]` functions use an embedded in-process cache. Point them at Redis
+//! with [`Cache::from_env`] (or [`Cache::redis`]) and [`Cache::install`]. A cache fault never
+//! reaches the caller: when Redis is down, slow or returns garbage, the function runs its body.
+#![warn(missing_docs)]
+
+mod aside;
+pub mod backend;
+mod cache;
+pub mod envelope;
+mod error;
+mod key;
+mod policy;
+mod stats;
+
+pub use cachemacro::cached;
+
+pub use crate::cache::{Cache, CacheBuilder};
+pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::stats::Stats;
+
+/// Support for the code `#[cached]` generates. Not public API: no stability guarantee.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::aside::{cached_option, cached_result, cached_value};
+    pub use crate::cache::Cache;
+    pub use crate::key::KeyBuilder;
+    pub use crate::policy::Policy;
+
+    /// The installed global cache.
+    pub fn global_cache() -> Cache {
+        crate::cache::global()
+    }
+
+    /// A handle to the cache a `cache = <expr>` argument reaches.
+    pub fn cache_handle(cache: &Cache) -> Cache {
+        cache.clone()
+    }
+
+    /// A key builder that starts with the cache's prefix.
+    pub fn key_builder(cache: &Cache, capacity: usize) -> KeyBuilder {
+        let prefix = &cache.inner.key_prefix;
+        let mut builder = KeyBuilder::with_capacity(prefix.len() + capacity);
+        builder.literal(prefix);
+        builder
+    }
+}
