@@ -1,1 +1,7 @@
-//! Workspace-level examples and behaviour tests of cachemacro.
+//! Workspace-level examples, behaviour tests and benchmarks of cachemacro, and the harness they
+//! share: a private `redis-server` per test.
+#![warn(missing_docs)]
+
+pub mod redis_server;
+
+pub use redis_server::RedisServer;

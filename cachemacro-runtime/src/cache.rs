@@ -278,6 +278,17 @@ impl CacheBuilder {
         }
     }
 
+    /// A cache over an existing embedded store; caches built over clones of one store share
+    /// its entries (each with its own prefix and statistics).
+    pub fn memory_backend(self, backend: MemoryBackend) -> Cache {
+        self.finish(Store::Memory(backend))
+    }
+
+    /// A cache over an existing Redis connection, shared with its other users.
+    pub fn redis_backend(self, backend: RedisBackend) -> Cache {
+        self.finish(Store::Redis(backend))
+    }
+
     fn finish(self, store: Store) -> Cache {
         Cache {
             inner: Arc::new(Inner {
