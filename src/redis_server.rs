@@ -22,6 +22,11 @@ impl RedisServer {
         Self::start_with(free_port(), None)
     }
 
+    /// Starts a server on `port`, e.g. one a cache was already pointed at before it existed.
+    pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
     /// Starts a server that requires `password` (`requirepass`).
     pub fn start_with_password(password: &str) -> Self {
         Self::start_with(free_port(), Some(password.to_owned()))
