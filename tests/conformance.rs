@@ -20,22 +20,37 @@ async fn backend_get_of_a_missing_key_is_none<B: Backend>(_: &Cache, backend: &B
 }
 
 async fn backend_set_then_get_round_trips<B: Backend>(_: &Cache, backend: &B) {
-    backend.set("k", b"v1".to_vec(), Duration::from_secs(60)).await.unwrap();
+    backend
+        .set("k", b"v1".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(backend.get("k").await.unwrap().unwrap().as_ref(), b"v1");
-    backend.set("k", b"v2".to_vec(), Duration::from_secs(60)).await.unwrap();
+    backend
+        .set("k", b"v2".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(backend.get("k").await.unwrap().unwrap().as_ref(), b"v2");
 }
 
 async fn backend_delete_reports_presence<B: Backend>(_: &Cache, backend: &B) {
-    backend.set("k", b"v".to_vec(), Duration::from_secs(60)).await.unwrap();
+    backend
+        .set("k", b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(backend.delete("k").await.unwrap());
     assert!(!backend.delete("k").await.unwrap());
     assert!(backend.get("k").await.unwrap().is_none());
 }
 
 async fn backend_drops_entries_after_their_ttl<B: Backend>(_: &Cache, backend: &B) {
-    backend.set("short", b"v".to_vec(), Duration::from_millis(50)).await.unwrap();
-    backend.set("long", b"v".to_vec(), Duration::from_secs(60)).await.unwrap();
+    backend
+        .set("short", b"v".to_vec(), Duration::from_millis(50))
+        .await
+        .unwrap();
+    backend
+        .set("long", b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(backend.get("short").await.unwrap().is_some());
     wait_until_absent(backend, "short").await;
     assert!(backend.get("long").await.unwrap().is_some());
@@ -54,7 +69,10 @@ async fn wait_until_absent<B: Backend>(backend: &B, key: &str) {
 #[cached(ttl = 60, key = "user:<id>", cache = cache)]
 async fn load_user(cache: &Cache, loads: &AtomicUsize, id: u64) -> User {
     loads.fetch_add(1, SeqCst);
-    User { id, name: format!("user {id}") }
+    User {
+        id,
+        name: format!("user {id}"),
+    }
 }
 
 async fn first_call_loads_and_second_hits<B: Backend>(cache: &Cache, _: &B) {
@@ -97,36 +115,63 @@ async fn flaky_lookup(cache: &Cache, fail: bool, id: u64) -> Result<u64, String>
 }
 
 async fn errors_are_returned_and_not_cached<B: Backend>(cache: &Cache, _: &B) {
-    assert_eq!(flaky_lookup(cache, true, 3).await, Err("database refused 3".to_owned()));
+    assert_eq!(
+        flaky_lookup(cache, true, 3).await,
+        Err("database refused 3".to_owned())
+    );
     assert_eq!(flaky_lookup(cache, false, 3).await, Ok(30));
-    assert_eq!(flaky_lookup(cache, true, 3).await, Ok(30), "the Ok value is now cached");
+    assert_eq!(
+        flaky_lookup(cache, true, 3).await,
+        Ok(30),
+        "the Ok value is now cached"
+    );
     assert_eq!(cache.stats().loads, 2);
 }
 
 #[cached(ttl = 60, key = "maybe:<id>", cache = cache)]
 async fn find_user(cache: &Cache, loads: &AtomicUsize, id: u64) -> Option<User> {
     loads.fetch_add(1, SeqCst);
-    (id < 100).then(|| User { id, name: "found".into() })
+    (id < 100).then(|| User {
+        id,
+        name: "found".into(),
+    })
 }
 
 #[cached(ttl = 60, key = "maybe-uncached:<id>", cache = cache, cache_none = false)]
-async fn find_user_without_negative_caching(cache: &Cache, loads: &AtomicUsize, id: u64) -> Option<User> {
+async fn find_user_without_negative_caching(
+    cache: &Cache,
+    loads: &AtomicUsize,
+    id: u64,
+) -> Option<User> {
     loads.fetch_add(1, SeqCst);
-    (id < 100).then(|| User { id, name: "found".into() })
+    (id < 100).then(|| User {
+        id,
+        name: "found".into(),
+    })
 }
 
 async fn none_is_cached_unless_turned_off<B: Backend>(cache: &Cache, _: &B) {
     let loads = AtomicUsize::new(0);
     assert_eq!(find_user(cache, &loads, 500).await, None);
     assert_eq!(find_user(cache, &loads, 500).await, None);
-    assert_eq!(loads.load(SeqCst), 1, "None is cached against repeated misses");
+    assert_eq!(
+        loads.load(SeqCst),
+        1,
+        "None is cached against repeated misses"
+    );
     assert!(find_user(cache, &loads, 5).await.is_some());
     assert!(find_user(cache, &loads, 5).await.is_some());
     assert_eq!(loads.load(SeqCst), 2);
 
     let loads = AtomicUsize::new(0);
-    assert_eq!(find_user_without_negative_caching(cache, &loads, 500).await, None);
-    assert_eq!(find_user_without_negative_caching(cache, &loads, 500).await, None);
+    assert_eq!(
+        find_user_without_negative_caching(cache, &loads, 500).await,
+        None
+    );
+    assert_eq!(
+        find_user_without_negative_caching(cache, &loads, 500).await,
+        None
+    );
     assert_eq!(loads.load(SeqCst), 2);
 }
 
@@ -135,7 +180,10 @@ async fn shape_as_text(cache: &Cache, id: u64) -> String {
     format!("text {id}")
 }
 
-async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(cache: &Cache, backend: &B) {
+async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(
+    cache: &Cache,
+    backend: &B,
+) {
     let valid = envelope::encode(&"older", Duration::from_secs(60), Duration::ZERO).unwrap();
     let mut newer_format = valid.clone();
     newer_format[2] += 1;
@@ -149,7 +197,14 @@ async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(cache: 
     ];
     for (id, bad) in bad_entries.into_iter().enumerate() {
         let id = id as u64;
-        backend.set(&format!("shape:{id}"), bad.to_vec(), Duration::from_secs(60)).await.unwrap();
+        backend
+            .set(
+                &format!("shape:{id}"),
+                bad.to_vec(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
         assert_eq!(shape_as_text(cache, id).await, format!("text {id}"));
         assert_eq!(shape_as_text(cache, id).await, format!("text {id}"));
         let stored = backend.get(&format!("shape:{id}")).await.unwrap().unwrap();
@@ -164,7 +219,10 @@ async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(cache: 
 
 async fn logically_expired_entries_are_misses<B: Backend>(cache: &Cache, backend: &B) {
     let expired = envelope::encode(&"stale", Duration::ZERO, Duration::ZERO).unwrap();
-    backend.set("shape:42", expired, Duration::from_secs(60)).await.unwrap();
+    backend
+        .set("shape:42", expired, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(shape_as_text(cache, 42).await, "text 42");
     assert_eq!(cache.stats().loads, 1);
 }
@@ -176,19 +234,31 @@ async fn keys_carry_the_cache_prefix<B: Backend + SharedStore>(_: &Cache, backen
     assert!(backend.get("tenant-a:user:9").await.unwrap().is_some());
     assert!(backend.get("user:9").await.unwrap().is_none());
 
-    prefixed.set("manual", &5u32, Duration::from_secs(60)).await.unwrap();
+    prefixed
+        .set("manual", &5u32, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(backend.get("tenant-a:manual").await.unwrap().is_some());
 }
 
 async fn get_set_delete_by_hand<B: Backend>(cache: &Cache, backend: &B) {
-    let user = User { id: 1, name: "Ada".into() };
+    let user = User {
+        id: 1,
+        name: "Ada".into(),
+    };
     assert_eq!(cache.get::<User>("by-hand").await.unwrap(), None);
-    cache.set("by-hand", &user, Duration::from_secs(60)).await.unwrap();
+    cache
+        .set("by-hand", &user, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(cache.get::<User>("by-hand").await.unwrap(), Some(user));
     assert!(cache.delete("by-hand").await.unwrap());
     assert_eq!(cache.get::<User>("by-hand").await.unwrap(), None);
 
-    backend.set("by-hand", b"garbage".to_vec(), Duration::from_secs(60)).await.unwrap();
+    backend
+        .set("by-hand", b"garbage".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(cache.get::<User>("by-hand").await.unwrap_err().is_decode());
 }
 
@@ -218,13 +288,17 @@ trait SharedStore {
 
 impl SharedStore for MemoryBackend {
     fn cache_with_prefix(&self, prefix: &str) -> Cache {
-        Cache::builder().key_prefix(prefix).memory_backend(self.clone())
+        Cache::builder()
+            .key_prefix(prefix)
+            .memory_backend(self.clone())
     }
 }
 
 impl SharedStore for RedisBackend {
     fn cache_with_prefix(&self, prefix: &str) -> Cache {
-        Cache::builder().key_prefix(prefix).redis_backend(self.clone())
+        Cache::builder()
+            .key_prefix(prefix)
+            .redis_backend(self.clone())
     }
 }
 

@@ -16,9 +16,20 @@ async fn redis_url_selects_the_backend() {
     std::env::set_var("REDIS_URL", server.url());
     let redis = Cache::from_env().await.unwrap();
     assert!(format!("{redis:?}").contains("redis"));
-    redis.set("seen", &1u8, Duration::from_secs(60)).await.unwrap();
+    redis
+        .set("seen", &1u8, Duration::from_secs(60))
+        .await
+        .unwrap();
 
-    let mut raw = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let stored: Option<Vec<u8>> = redis::cmd("GET").arg("seen").query_async(&mut raw).await.unwrap();
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stored: Option<Vec<u8>> = redis::cmd("GET")
+        .arg("seen")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     assert!(stored.is_some(), "the entry landed in the real server");
 }

@@ -17,9 +17,17 @@ async fn answer(question: u32) -> u32 {
 async fn zero_setup_uses_an_embedded_cache_until_one_is_installed() {
     assert_eq!(answer(41).await, 42);
     assert_eq!(answer(41).await, 42);
-    assert_eq!(LOADS.load(SeqCst), 1, "the default embedded cache served the second call");
+    assert_eq!(
+        LOADS.load(SeqCst),
+        1,
+        "the default embedded cache served the second call"
+    );
     assert_eq!(answer(1).await, 2);
-    assert_eq!(LOADS.load(SeqCst), 2, "the default key includes the arguments");
+    assert_eq!(
+        LOADS.load(SeqCst),
+        2,
+        "the default key includes the arguments"
+    );
 
     let installed = Cache::memory();
     installed.install();

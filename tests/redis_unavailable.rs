@@ -44,10 +44,16 @@ async fn a_server_absent_at_start_is_used_once_it_appears() {
     assert_eq!(square(&cache, &loads, 3).await, Ok(9));
     assert_eq!(square(&cache, &loads, 3).await, Ok(9));
     assert_eq!(loads.load(SeqCst), 2, "without a server every call loads");
-    assert!(cache.stats().errors >= 2, "the failed cache operations are counted");
+    assert!(
+        cache.stats().errors >= 2,
+        "the failed cache operations are counted"
+    );
 
     let _server = RedisServer::start_on(port);
-    assert!(until_a_hit(&cache, &loads, 100).await, "the cache never came back");
+    assert!(
+        until_a_hit(&cache, &loads, 100).await,
+        "the cache never came back"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +71,10 @@ async fn a_killed_and_restarted_server_costs_no_errors() {
     assert!(errors_while_down > 0);
 
     server.restart();
-    assert!(until_a_hit(&cache, &loads, 100).await, "the cache never came back");
+    assert!(
+        until_a_hit(&cache, &loads, 100).await,
+        "the cache never came back"
+    );
 }
 
 #[tokio::test]
@@ -84,14 +93,23 @@ async fn a_frozen_server_costs_at_most_the_operation_timeout() {
     server.thaw();
 
     assert_eq!(after.loads, before.loads + 1, "the loader answered");
-    assert_eq!(after.errors, before.errors + 2, "the read and the write timed out");
+    assert_eq!(
+        after.errors,
+        before.errors + 2,
+        "the read and the write timed out"
+    );
     // A bound, not a benchmark: two timeouts of 200 ms, far below a hung call.
-    assert!(elapsed < Duration::from_secs(3), "the call waited {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "the call waited {elapsed:?}"
+    );
 }
 
 #[tokio::test]
 async fn only_a_malformed_url_is_an_error_and_it_hides_the_password() {
-    let error = Cache::redis("redis://:hunter2@127.0.0.1:notaport/").await.unwrap_err();
+    let error = Cache::redis("redis://:hunter2@127.0.0.1:notaport/")
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidUrl);
     assert!(!error.to_string().contains("hunter2"));
     assert!(!format!("{error:?}").contains("hunter2"));

@@ -1,0 +1,246 @@
+//! The annotated function as the expansion needs it.
+//!
+//! Two shapes are accepted:
+//!
+//! - an `async fn`, written by the user;
+//! - a method that `#[async_trait]` has already rewritten. `#[async_trait]` sits on the impl
+//!   block, so it expands before the `#[cached]` on a method inside it and hands us
+//!   `fn get(&self) -> Pin<Box<dyn Future<Output = T> + Send + '_>> { Box::pin(async move {..}) }`.
+//!   We then wrap the inner `async move` block and cache `T`.
+
+use syn::punctuated::{Pair, Punctuated};
+use syn::{
+    parse_quote_spanned, AttrStyle, Attribute, Block, Expr, ExprAsync, ExprCall, FnArg,
+    GenericArgument, Ident, ItemFn, Pat, PatType, PathArguments, ReturnType, Signature, Stmt, Type,
+    TypeParamBound, Visibility,
+};
+
+/// An annotated function, split into the parts the expansion re-emits or rewrites.
+pub(crate) struct Function {
+    pub outer_attrs: Vec<Attribute>,
+    pub inner_attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub sig: Signature,
+    pub body: Body,
+    /// What a caller gets after `.await`: the declared return type, `()` if none.
+    pub output: Type,
+    pub returns: Returns,
+}
+
+/// Where the code that loads a missing value lives.
+pub(crate) enum Body {
+    /// The block of an `async fn`.
+    Async(Box<Block>),
+    /// `Box::pin(loader)`, as written by `#[async_trait]`: `boxing` is the call without its
+    /// argument.
+    AsyncTrait {
+        boxing: Box<ExprCall>,
+        loader: Box<ExprAsync>,
+    },
+}
+
+/// How the runtime treats the function's result, read from the last segment of its type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returns {
+    /// `Result<T, E>`, `io::Result<T>`, ...: only `Ok` values are cached.
+    Result,
+    /// `Option<T>`: `None` is cached for the negative ttl.
+    Option,
+    /// Anything else: every value is cached.
+    Plain,
+}
+
+/// A parameter as the default key sees it.
+pub(crate) enum Binding<'a> {
+    Named(&'a Ident),
+    /// A destructuring pattern: it has no single value to render.
+    Pattern(&'a Pat),
+}
+
+impl Function {
+    /// Splits `item`, or explains why `#[cached]` cannot apply to it.
+    pub(crate) fn from_item(item: ItemFn) -> syn::Result<Self> {
+        let ItemFn {
+            attrs,
+            vis,
+            sig,
+            block,
+        } = item;
+        let (outer_attrs, inner_attrs) = attrs
+            .into_iter()
+            .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+        let (body, output) = if sig.asyncness.is_some() {
+            let output = match &sig.output {
+                ReturnType::Type(_, ty) => (**ty).clone(),
+                ReturnType::Default => parse_quote_spanned!(sig.ident.span()=> ()),
+            };
+            (Body::Async(block), output)
+        } else if let Some((boxing, loader, output)) = async_trait_parts(&sig, *block) {
+            let body = Body::AsyncTrait {
+                boxing: Box::new(boxing),
+                loader: Box::new(loader),
+            };
+            (body, output)
+        } else {
+            return Err(syn::Error::new(
+                sig.fn_token.span,
+                "`#[cached]` requires an `async fn`",
+            ));
+        };
+        let returns = Returns::of(&output);
+        Ok(Function {
+            outer_attrs,
+            inner_attrs,
+            vis,
+            sig,
+            body,
+            output,
+            returns,
+        })
+    }
+
+    /// Whether the function is a method taking some form of `self`.
+    pub(crate) fn has_receiver(&self) -> bool {
+        self.sig.receiver().is_some()
+    }
+
+    /// The names a placeholder can start with: `self` for methods, then each named parameter.
+    pub(crate) fn placeholder_roots(&self) -> Vec<String> {
+        let receiver = self.has_receiver().then(|| "self".to_owned());
+        let named = self
+            .typed_params()
+            .filter_map(|param| match binding(param) {
+                Some(Binding::Named(ident)) => Some(ident.to_string()),
+                _ => None,
+            });
+        receiver.into_iter().chain(named).collect()
+    }
+
+    /// The parameters that make up the default key: all but `self`, `_` and those that
+    /// `mentioned` (the names in the `cache` expression) contains.
+    pub(crate) fn default_key_params<'a>(
+        &'a self,
+        mentioned: &'a [Ident],
+    ) -> impl Iterator<Item = (&'a PatType, Binding<'a>)> {
+        self.typed_params().filter_map(move |param| {
+            let binding = binding(param)?;
+            match binding {
+                Binding::Named(ident) if mentioned.contains(ident) => None,
+                _ => Some((param, binding)),
+            }
+        })
+    }
+
+    fn typed_params(&self) -> impl Iterator<Item = &PatType> {
+        self.sig.inputs.iter().filter_map(|arg| match arg {
+            FnArg::Typed(param) => Some(param),
+            FnArg::Receiver(_) => None,
+        })
+    }
+}
+
+/// How `param` binds its value; `None` for `_`, which the body cannot observe.
+fn binding(param: &PatType) -> Option<Binding<'_>> {
+    match &*param.pat {
+        Pat::Ident(pat) => Some(Binding::Named(&pat.ident)),
+        Pat::Wild(_) => None,
+        pat => Some(Binding::Pattern(pat)),
+    }
+}
+
+impl Returns {
+    fn of(ty: &Type) -> Self {
+        let Some((name, args)) = last_segment(ty) else {
+            return Returns::Plain;
+        };
+        if name == "Result" && !args.is_empty() {
+            Returns::Result
+        } else if name == "Option" && args.len() == 1 {
+            Returns::Option
+        } else {
+            Returns::Plain
+        }
+    }
+}
+
+/// The last path segment of `ty` and its generic arguments, looking through parentheses and
+/// the invisible groups that `macro_rules!` leaves around types.
+fn last_segment(ty: &Type) -> Option<(&Ident, Vec<&GenericArgument>)> {
+    match ty {
+        Type::Group(group) => last_segment(&group.elem),
+        Type::Paren(paren) => last_segment(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let segment = path.path.segments.last()?;
+            let args = match &segment.arguments {
+                PathArguments::AngleBracketed(args) => args.args.iter().collect(),
+                PathArguments::None | PathArguments::Parenthesized(_) => Vec::new(),
+            };
+            Some((&segment.ident, args))
+        }
+        _ => None,
+    }
+}
+
+/// The single type argument of `ty` if its last segment is `name`, as in `Box<T>`.
+fn type_argument<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    match last_segment(ty)? {
+        (ident, args) if ident == name => match args.as_slice() {
+            [GenericArgument::Type(arg)] => Some(arg),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Recognizes the output of `#[async_trait]`: a body that is only `Box::pin(async move {..})`
+/// and a return type `Pin<Box<dyn Future<Output = T> + ..>>`. Returns the call, the async block
+/// and `T`.
+fn async_trait_parts(sig: &Signature, block: Block) -> Option<(ExprCall, ExprAsync, Type)> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let output = boxed_future_output(ty)?.clone();
+    let [Stmt::Expr(Expr::Call(mut call), None)] = <[Stmt; 1]>::try_from(block.stmts).ok()? else {
+        return None;
+    };
+    let Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let path: Vec<String> = func
+        .path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    if !path.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
+        return None;
+    }
+    let Some(Expr::Async(loader)) = call.args.pop().map(Pair::into_value) else {
+        return None;
+    };
+    call.args = Punctuated::new();
+    Some((call, loader, output))
+}
+
+fn boxed_future_output(ty: &Type) -> Option<&Type> {
+    let boxed = type_argument(ty, "Pin")?;
+    let Type::TraitObject(object) = type_argument(boxed, "Box")? else {
+        return None;
+    };
+    object.bounds.iter().find_map(|bound| {
+        let TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let segment = bound.path.segments.last()?;
+        let PathArguments::AngleBracketed(args) = &segment.arguments else {
+            return None;
+        };
+        if segment.ident != "Future" {
+            return None;
+        }
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
+}

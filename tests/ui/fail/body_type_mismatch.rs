@@ -1,0 +1,8 @@
+use cachemacro_runtime::cached;
+
+#[cached(key = "user:<id>")]
+pub async fn name(id: u64) -> Result<String, std::io::Error> {
+    Ok(id)
+}
+
+fn main() {}
