@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::aside::{InCaller, Sharing};
 use crate::backend::{Backend, MemoryBackend, RedisBackend};
 use crate::envelope;
 use crate::error::Result;
+use crate::flight::Flights;
 use crate::stats::{Counters, Stats};
 
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -40,6 +42,7 @@ pub(crate) struct Inner {
     pub(crate) key_prefix: String,
     pub(crate) default_ttl: Duration,
     pub(crate) counters: Counters,
+    pub(crate) flights: Arc<Flights>,
 }
 
 /// The backend behind a cache, dispatched statically so the hit path has no virtual call.
@@ -109,7 +112,7 @@ impl Cache {
         value: &T,
         ttl: Duration,
     ) -> Result<()> {
-        let bytes = envelope::encode(value, ttl, Duration::ZERO)?;
+        let bytes = envelope::encode(value, ttl, Duration::ZERO)?.into();
         let key = self.full_key(key);
         with_backend!(&self.inner.store, backend => backend.set(&key, bytes, ttl).await)
     }
@@ -134,12 +137,13 @@ impl Cache {
     /// ```
     pub async fn get_with<T, F, Fut>(&self, key: &str, ttl: Duration, load: F) -> T
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
-        crate::aside::cached_value(self, self.full_key(key), &policy, load()).await
+        let key = self.full_key(key);
+        crate::aside::cached_value(self, key, &policy, InCaller(load), Sharing::nothing()).await
     }
 
     /// Like [`get_with`](Self::get_with) for a fallible loader: only `Ok` values are stored, and
@@ -151,12 +155,14 @@ impl Cache {
         load: F,
     ) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned + 'static,
+        E: 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
-        crate::aside::cached_result(self, self.full_key(key), &policy, load()).await
+        let key = self.full_key(key);
+        crate::aside::cached_result(self, key, &policy, InCaller(load), Sharing::nothing()).await
     }
 
     /// Counters since this cache was built.
@@ -296,6 +302,7 @@ impl CacheBuilder {
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
                 counters: Counters::default(),
+                flights: Arc::default(),
             }),
         }
     }

@@ -29,6 +29,7 @@ pub mod backend;
 mod cache;
 pub mod envelope;
 mod error;
+mod flight;
 mod key;
 mod policy;
 mod stats;
@@ -42,7 +43,10 @@ pub use crate::stats::Stats;
 /// Support for the code `#[cached]` generates. Not public API: no stability guarantee.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::aside::{cached_option, cached_result, cached_value};
+    pub use crate::aside::{
+        cached_option, cached_result, cached_value, Detached, InCaller, ShareByClone, ShareNothing,
+        Sharing, SharingProbe,
+    };
     pub use crate::cache::Cache;
     pub use crate::key::KeyBuilder;
     pub use crate::policy::Policy;

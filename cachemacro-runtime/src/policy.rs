@@ -2,25 +2,38 @@
 
 use std::time::Duration;
 
-/// How one cached function stores its results.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How one cached function stores, protects and refreshes its results.
 ///
 /// Built by the generated code in a `static`, so every field is set by a `const fn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
     ttl: Option<Duration>,
     negative_ttl: Option<Duration>,
+    pub(crate) lock: bool,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) early_refresh: bool,
+    pub(crate) beta: f64,
+    pub(crate) stale: Option<Duration>,
 }
 
 impl Policy {
-    /// A policy that uses the cache's default ttl and does not cache `None`.
+    /// The defaults: the cache's ttl, `None` not cached, fill lock on with a 5 s timeout, early
+    /// refresh on with `beta = 1.0`, no stale window.
     pub const fn new() -> Self {
         Self {
             ttl: None,
             negative_ttl: None,
+            lock: true,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            early_refresh: true,
+            beta: 1.0,
+            stale: None,
         }
     }
 
-    /// Entries live for `ttl` instead of the cache's default.
+    /// Entries are fresh for `ttl` instead of the cache's default.
     pub const fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -32,12 +45,49 @@ impl Policy {
         self
     }
 
+    /// Whether a miss takes the distributed fill lock, so one caller across all processes loads.
+    pub const fn lock(mut self, lock: bool) -> Self {
+        self.lock = lock;
+        self
+    }
+
+    /// The longest a caller waits for another's fill before loading itself; also the lock's ttl,
+    /// so the lock of a holder that died frees itself after this long.
+    pub const fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Whether hits may refresh an entry before it expires (XFetch).
+    pub const fn early_refresh(mut self, early_refresh: bool) -> Self {
+        self.early_refresh = early_refresh;
+        self
+    }
+
+    /// XFetch's `beta`: above 1.0 refreshes earlier, below later.
+    pub const fn beta(mut self, beta: f64) -> Self {
+        self.beta = beta;
+        self
+    }
+
+    /// How long after its ttl an entry is still served while it is refreshed in the background,
+    /// and while the loader fails (stale-while-revalidate and fail-safe).
+    pub const fn stale(mut self, window: Duration) -> Self {
+        self.stale = Some(window);
+        self
+    }
+
     pub(crate) fn ttl_or(&self, default: Duration) -> Duration {
         self.ttl.unwrap_or(default)
     }
 
     pub(crate) fn negative_ttl_value(&self) -> Option<Duration> {
         self.negative_ttl
+    }
+
+    /// How long the backend keeps an entry that is fresh for `ttl`: the stale window longer.
+    pub(crate) fn retention(&self, ttl: Duration) -> Duration {
+        ttl + self.stale.unwrap_or(Duration::ZERO)
     }
 }
 

@@ -1,22 +1,60 @@
-//! Hit-rate monitoring.
+//! Hit-rate and stampede-protection monitoring.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Reads answered from the cache.
-    pub hits: u64,
+/// Declares the counters once: the snapshot's fields, the atomic counters and their increments.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident => $increment:ident,)*) => {
+        /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Stats {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $($name: AtomicU64,)*
+        }
+
+        impl Counters {
+            $(pub(crate) fn $increment(&self) {
+                self.$name.fetch_add(1, Relaxed);
+            })*
+
+            pub(crate) fn snapshot(&self) -> Stats {
+                Stats { $($name: self.$name.load(Relaxed),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Reads answered from the cache, stale ones included.
+    hits => hit,
     /// Reads that found no usable entry.
-    pub misses: u64,
-    /// Loader runs (database calls) made on misses.
-    pub loads: u64,
+    misses => miss,
+    /// Loader runs by callers on a miss (background refreshes are counted apart).
+    loads => load,
     /// Backend operations that failed or timed out; the caller was served anyway.
-    pub errors: u64,
+    errors => error,
     /// Entries that did not decode (foreign bytes, older schema, wrong type) and were treated as
     /// misses; each is also counted in `misses`.
-    pub decode_errors: u64,
+    decode_errors => decode_error,
+    /// Hits on an entry past its ttl but inside its `stale` window.
+    stale_hits => stale_hit,
+    /// Refreshes started by a hit before the entry expired (XFetch).
+    early_refreshes => early_refresh,
+    /// Refreshes started by a stale hit.
+    stale_refreshes => stale_refresh,
+    /// Callers that waited for a load already running in this process instead of loading.
+    coalesced => coalesce,
+    /// Misses that found another process's fill lock and waited for its value.
+    lock_waits => lock_wait,
+    /// Waits for another's fill that ran out of `lock_timeout`; the caller then loaded itself.
+    lock_timeouts => lock_timeout,
+    /// Refreshes whose loader failed; the entry was left as it was.
+    refresh_failures => refresh_failure,
 }
 
 impl Stats {
@@ -27,43 +65,6 @@ impl Stats {
             0.0
         } else {
             self.hits as f64 / reads as f64
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    loads: AtomicU64,
-    errors: AtomicU64,
-    decode_errors: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Relaxed);
-    }
-    pub(crate) fn miss(&self) {
-        self.misses.fetch_add(1, Relaxed);
-    }
-    pub(crate) fn load(&self) {
-        self.loads.fetch_add(1, Relaxed);
-    }
-    pub(crate) fn error(&self) {
-        self.errors.fetch_add(1, Relaxed);
-    }
-    pub(crate) fn decode_error(&self) {
-        self.decode_errors.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> Stats {
-        Stats {
-            hits: self.hits.load(Relaxed),
-            misses: self.misses.load(Relaxed),
-            loads: self.loads.load(Relaxed),
-            errors: self.errors.load(Relaxed),
-            decode_errors: self.decode_errors.load(Relaxed),
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   `fn get(&self) -> Pin<Box<dyn Future<Output = T> + Send + '_>> { Box::pin(async move {..}) }`.
 //!   We then wrap the inner `async move` block and cache `T`.
 
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::punctuated::{Pair, Punctuated};
 use syn::{
     parse_quote_spanned, AttrStyle, Attribute, Block, Expr, ExprAsync, ExprCall, FnArg,
@@ -104,6 +106,20 @@ impl Function {
         self.sig.receiver().is_some()
     }
 
+    /// Whether the body can run after its caller has returned, judged from the signature alone:
+    /// a free function without generics whose parameters own their values. Anything that might
+    /// borrow rules it out: a receiver, a generic parameter of any kind, and in a parameter a
+    /// reference, a lifetime, `impl Trait`, `Self` or a `ref` binding. A method rewritten by
+    /// `#[async_trait]` always borrows, through the lifetimes it adds.
+    pub(crate) fn can_outlive_caller(&self) -> bool {
+        matches!(self.body, Body::Async(_))
+            && !self.has_receiver()
+            && self.sig.generics.params.is_empty()
+            && self.typed_params().all(|param| {
+                !may_borrow(param.ty.to_token_stream()) && !may_borrow(param.pat.to_token_stream())
+            })
+    }
+
     /// The names a placeholder can start with: `self` for methods, then each named parameter.
     pub(crate) fn placeholder_roots(&self) -> Vec<String> {
         let receiver = self.has_receiver().then(|| "self".to_owned());
@@ -137,6 +153,18 @@ impl Function {
             FnArg::Receiver(_) => None,
         })
     }
+}
+
+/// Whether the tokens of a parameter's type or pattern contain anything through which it might
+/// borrow from its caller. Working on tokens sees through type macros and nested generics alike;
+/// a false alarm only keeps refreshes in the caller's task.
+fn may_borrow(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Punct(punct) => matches!(punct.as_char(), '&' | '\''),
+        TokenTree::Ident(ident) => ident == "impl" || ident == "Self" || ident == "ref",
+        TokenTree::Group(group) => may_borrow(group.stream()),
+        TokenTree::Literal(_) => false,
+    })
 }
 
 /// How `param` binds its value; `None` for `_`, which the body cannot observe.
@@ -243,4 +271,100 @@ fn boxed_future_output(ty: &Type) -> Option<&Type> {
             _ => None,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn can_outlive_caller(item: ItemFn) -> bool {
+        match Function::from_item(item) {
+            Ok(func) => func.can_outlive_caller(),
+            Err(error) => panic!("unexpected error: {error}"),
+        }
+    }
+
+    #[test]
+    fn owned_parameters_let_the_body_outlive_the_caller() {
+        let items: [ItemFn; 4] = [
+            parse_quote!(
+                async fn f() {}
+            ),
+            parse_quote!(
+                async fn f(id: u64, name: String, ids: Vec<u64>) -> u64 {}
+            ),
+            parse_quote!(
+                async fn f(mut job: Box<dyn Fn() + Send>, (a, b): (u8, u8)) {}
+            ),
+            parse_quote!(
+                async fn f(cache: Arc<Cache>) -> Option<Vec<String>> {}
+            ),
+        ];
+        for item in items {
+            let text = item.sig.to_token_stream().to_string();
+            assert!(can_outlive_caller(item), "{text}");
+        }
+    }
+
+    #[test]
+    fn anything_that_may_borrow_keeps_the_body_in_the_caller() {
+        let items: [ItemFn; 14] = [
+            parse_quote!(
+                async fn f(&self) {}
+            ),
+            parse_quote!(
+                async fn f(&mut self) {}
+            ),
+            parse_quote!(
+                async fn f(self) {}
+            ),
+            parse_quote!(
+                async fn f(self: Arc<Self>) {}
+            ),
+            parse_quote!(
+                async fn f<T>(id: u64) {}
+            ),
+            parse_quote!(
+                async fn f<'a>(id: u64) {}
+            ),
+            parse_quote!(
+                async fn f<const N: usize>(id: u64) {}
+            ),
+            parse_quote!(
+                async fn f(name: &str) {}
+            ),
+            parse_quote!(
+                async fn f(name: Cow<'static, str>) {}
+            ),
+            parse_quote!(
+                async fn f(parse: fn(&str) -> u64) {}
+            ),
+            parse_quote!(
+                async fn f(label: impl Display) {}
+            ),
+            parse_quote!(
+                async fn f(labels: Vec<impl Display>) {}
+            ),
+            parse_quote!(
+                async fn f(other: Self) {}
+            ),
+            parse_quote!(
+                async fn f(ref name: String) {}
+            ),
+        ];
+        for item in items {
+            let text = item.sig.to_token_stream().to_string();
+            assert!(!can_outlive_caller(item), "{text}");
+        }
+    }
+
+    #[test]
+    fn async_trait_methods_stay_in_the_caller() {
+        assert!(!can_outlive_caller(parse_quote!(
+            fn make() -> Pin<Box<dyn Future<Output = u64> + Send>> {
+                Box::pin(async move { 1 })
+            }
+        )));
+    }
 }

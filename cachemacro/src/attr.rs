@@ -11,7 +11,8 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::parse::{ParseStream, Parser};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Path, Token, UnOp};
 
 use crate::errors::Errors;
@@ -23,6 +24,11 @@ mod kw {
     syn::custom_keyword!(cache);
     syn::custom_keyword!(negative_ttl);
     syn::custom_keyword!(cache_none);
+    syn::custom_keyword!(lock);
+    syn::custom_keyword!(lock_timeout);
+    syn::custom_keyword!(early_refresh);
+    syn::custom_keyword!(beta);
+    syn::custom_keyword!(stale);
 }
 
 /// One argument's value and the span of its name, where cross-argument errors point.
@@ -34,16 +40,26 @@ pub(crate) struct Arg<T> {
 /// The arguments given to one `#[cached(...)]`; `None` for each one left out.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `ttl`, in seconds.
+    /// `ttl`, in milliseconds.
     pub ttl: Option<Arg<u64>>,
     /// `key`: the parsed template.
     pub key: Option<Arg<Template>>,
     /// `cache`: an expression evaluating to something that derefs to the runtime's `Cache`.
     pub cache: Option<Arg<Expr>>,
-    /// `negative_ttl`, in seconds.
+    /// `negative_ttl`, in milliseconds.
     pub negative_ttl: Option<Arg<u64>>,
     /// `cache_none`: whether `None` results are stored.
     pub cache_none: Option<Arg<bool>>,
+    /// `lock`: whether a miss takes the distributed fill lock.
+    pub lock: Option<Arg<bool>>,
+    /// `lock_timeout`, in milliseconds.
+    pub lock_timeout: Option<Arg<u64>>,
+    /// `early_refresh`: whether hits may refresh an entry before it expires.
+    pub early_refresh: Option<Arg<bool>>,
+    /// `beta`: how early an early refresh tends to come; positive and finite.
+    pub beta: Option<Arg<f64>>,
+    /// `stale`: how long after its ttl an entry is still served, in milliseconds.
+    pub stale: Option<Arg<u64>>,
     /// `crate`: the path of the runtime crate.
     pub krate: Option<Arg<Path>>,
 }
@@ -67,6 +83,11 @@ impl Args {
         }
         idents
     }
+
+    /// Whether a hit can ever refresh its entry: early refresh is on, or a stale window is set.
+    pub(crate) fn refreshes(&self) -> bool {
+        self.early_refresh.as_ref().is_none_or(|arg| arg.value) || self.stale.is_some()
+    }
 }
 
 /// Parses one argument, from its name to the end of its value, into `args`.
@@ -79,6 +100,11 @@ const ARGUMENTS: &[(&str, ParseArgument)] = &[
     ("cache", parse_cache),
     ("negative_ttl", parse_negative_ttl),
     ("cache_none", parse_cache_none),
+    ("lock", parse_lock),
+    ("lock_timeout", parse_lock_timeout),
+    ("early_refresh", parse_early_refresh),
+    ("beta", parse_beta),
+    ("stale", parse_stale),
     ("crate", parse_crate),
 ];
 
@@ -137,16 +163,21 @@ fn skip_argument(input: ParseStream) -> syn::Result<()> {
     Ok(())
 }
 
-fn parse_ttl(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
-    let name_span = input.parse::<kw::ttl>()?.span;
+/// Parses an argument's name, `K`, and the `=` after it; returns the name's span.
+fn argument_name<K: Parse + Spanned>(input: ParseStream) -> syn::Result<Span> {
+    let name = input.parse::<K>()?;
     input.parse::<Token![=]>()?;
-    args.ttl = seconds(&input.parse()?, "ttl", name_span, errors);
+    Ok(name.span())
+}
+
+fn parse_ttl(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::ttl>(input)?;
+    args.ttl = milliseconds(&input.parse()?, "ttl", name_span, errors);
     Ok(())
 }
 
 fn parse_key(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
-    let name_span = input.parse::<kw::key>()?.span;
-    input.parse::<Token![=]>()?;
+    let name_span = argument_name::<kw::key>(input)?;
     match Template::parse(&input.parse()?) {
         Ok(value) => args.key = Some(Arg { name_span, value }),
         Err(error) => errors.push(error),
@@ -155,31 +186,85 @@ fn parse_key(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::R
 }
 
 fn parse_cache(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
-    let name_span = input.parse::<kw::cache>()?.span;
-    input.parse::<Token![=]>()?;
+    let name_span = argument_name::<kw::cache>(input)?;
     let value = input.parse()?;
     args.cache = Some(Arg { name_span, value });
     Ok(())
 }
 
 fn parse_negative_ttl(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
-    let name_span = input.parse::<kw::negative_ttl>()?.span;
-    input.parse::<Token![=]>()?;
-    args.negative_ttl = seconds(&input.parse()?, "negative_ttl", name_span, errors);
+    let name_span = argument_name::<kw::negative_ttl>(input)?;
+    args.negative_ttl = milliseconds(&input.parse()?, "negative_ttl", name_span, errors);
     Ok(())
 }
 
 fn parse_cache_none(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
-    let name_span = input.parse::<kw::cache_none>()?.span;
-    input.parse::<Token![=]>()?;
-    let value = input.parse::<LitBool>()?.value;
-    args.cache_none = Some(Arg { name_span, value });
+    let name_span = argument_name::<kw::cache_none>(input)?;
+    args.cache_none = Some(flag(input, name_span)?);
+    Ok(())
+}
+
+fn parse_lock(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::lock>(input)?;
+    args.lock = Some(flag(input, name_span)?);
+    Ok(())
+}
+
+fn parse_lock_timeout(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::lock_timeout>(input)?;
+    args.lock_timeout = milliseconds(&input.parse()?, "lock_timeout", name_span, errors);
+    Ok(())
+}
+
+fn parse_early_refresh(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::early_refresh>(input)?;
+    args.early_refresh = Some(flag(input, name_span)?);
+    Ok(())
+}
+
+fn parse_beta(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::beta>(input)?;
+    let value: Expr = input.parse()?;
+    let number = match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(float),
+            ..
+        }) => float.base10_parse::<f64>().ok(),
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<f64>().ok(),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => Some(-1.0),
+        _ => None,
+    };
+    match number {
+        Some(beta) if beta > 0.0 && beta.is_finite() => {
+            args.beta = Some(Arg {
+                name_span,
+                value: beta,
+            });
+        }
+        Some(_) => errors.push(syn::Error::new_spanned(
+            value,
+            "`beta` must be a finite number greater than zero, like `beta = 1.5`",
+        )),
+        None => errors.push(syn::Error::new_spanned(
+            value,
+            "`beta` takes a number, like `beta = 1.5`",
+        )),
+    }
+    Ok(())
+}
+
+fn parse_stale(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::stale>(input)?;
+    args.stale = milliseconds(&input.parse()?, "stale", name_span, errors);
     Ok(())
 }
 
 fn parse_crate(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
-    let name_span = input.parse::<Token![crate]>()?.span;
-    input.parse::<Token![=]>()?;
+    let name_span = argument_name::<Token![crate]>(input)?;
     match input.parse::<LitStr>()?.parse::<Path>() {
         Ok(value) => args.krate = Some(Arg { name_span, value }),
         Err(error) => errors.push(error),
@@ -187,17 +272,31 @@ fn parse_crate(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn:
     Ok(())
 }
 
-/// Reads a duration argument: whole seconds (`3600`) or a duration string (`"1h30m"`).
+/// Reads `true` or `false`.
+fn flag(input: ParseStream, name_span: Span) -> syn::Result<Arg<bool>> {
+    let value = input.parse::<LitBool>()?.value;
+    Ok(Arg { name_span, value })
+}
+
+/// Reads a duration argument, in milliseconds: whole seconds (`3600`) or a duration string
+/// (`"1h30m"`, `"250ms"`). Zero is an error for every duration argument.
 ///
 /// The expression is parsed whole, rather than as a literal, so that `-5` or `5 * 60` are
 /// reported as one span with a message about durations.
-fn seconds(value: &Expr, name: &str, name_span: Span, errors: &mut Errors) -> Option<Arg<u64>> {
-    let secs = match value {
+fn milliseconds(
+    value: &Expr,
+    name: &str,
+    name_span: Span,
+    errors: &mut Errors,
+) -> Option<Arg<u64>> {
+    let millis = match value {
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
         }) if !int.base10_digits().starts_with('-') => int
             .base10_parse::<u64>()
-            .map_err(|_| format!("`{name}` is too large")),
+            .ok()
+            .and_then(|secs| secs.checked_mul(1_000))
+            .ok_or_else(|| format!("`{name}` is too large")),
         Expr::Lit(ExprLit {
             lit: Lit::Str(text),
             ..
@@ -215,15 +314,15 @@ fn seconds(value: &Expr, name: &str, name_span: Span, errors: &mut Errors) -> Op
              `{name} = \"1h\"`"
         )),
     };
-    match secs {
+    match millis {
         Ok(0) => errors.push(syn::Error::new_spanned(
             value,
-            format!("`{name}` must be at least one second"),
+            format!("`{name}` must be longer than zero"),
         )),
-        Ok(secs) => {
+        Ok(millis) => {
             return Some(Arg {
                 name_span,
-                value: secs,
+                value: millis,
             })
         }
         Err(message) => errors.push(syn::Error::new_spanned(value, message)),
@@ -231,14 +330,20 @@ fn seconds(value: &Expr, name: &str, name_span: Span, errors: &mut Errors) -> Op
     None
 }
 
-/// Parses a duration string such as `"90s"`, `"5m"` or `"1h30m"` into seconds.
+/// Parses a duration string such as `"90s"`, `"1h30m"` or `"1s500ms"` into milliseconds.
 ///
-/// Each unit (`d`, `h`, `m`, `s`) follows a whole number, appears at most once, and the units
-/// come largest first, so every duration has one spelling.
+/// Each unit (`d`, `h`, `m`, `s`, `ms`) follows a whole number, appears at most once, and the
+/// units come largest first, so every duration has one spelling.
 fn parse_duration(text: &str) -> Result<u64, String> {
-    const UNITS: [(char, u64); 4] = [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
-    const EXAMPLE: &str = "write a number and a unit for each of d, h, m, s, largest first, \
-                           like \"1h30m\"";
+    const UNITS: [(&str, u64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    const EXAMPLE: &str = "write a number and a unit for each of d, h, m, s, ms, largest first, \
+                           like \"1h30m\" or \"1s500ms\"";
     if text.is_empty() {
         return Err(format!("the duration is empty; {EXAMPLE}"));
     }
@@ -254,9 +359,10 @@ fn parse_duration(text: &str) -> Result<u64, String> {
             return Err(format!("expected a number at {rest:?}; {EXAMPLE}"));
         }
         let (number, tail) = rest.split_at(digits);
-        let Some(unit) = tail.chars().next() else {
+        let unit = unit_prefix(tail);
+        if unit.is_empty() {
             return Err(format!("`{number}` has no unit; {EXAMPLE}"));
-        };
+        }
         let Some(position) = allowed.iter().position(|(known, _)| *known == unit) else {
             return Err(if UNITS.iter().any(|(known, _)| *known == unit) {
                 format!("unit `{unit}` is repeated or out of order; {EXAMPLE}")
@@ -264,17 +370,30 @@ fn parse_duration(text: &str) -> Result<u64, String> {
                 format!("unknown unit `{unit}`; {EXAMPLE}")
             });
         };
-        let seconds_per_unit = allowed[position].1;
+        let millis_per_unit = allowed[position].1;
         allowed = &allowed[position + 1..];
         total = number
             .parse::<u64>()
             .ok()
-            .and_then(|count| count.checked_mul(seconds_per_unit))
-            .and_then(|seconds| total.checked_add(seconds))
+            .and_then(|count| count.checked_mul(millis_per_unit))
+            .and_then(|millis| total.checked_add(millis))
             .ok_or_else(|| "the duration is too large".to_owned())?;
-        rest = &tail[unit.len_utf8()..];
+        rest = &tail[unit.len()..];
     }
     Ok(total)
+}
+
+/// The unit at the start of `text`: its leading ASCII letters, or else its first character, so
+/// that `"1.5h"` reports the unit `.`.
+fn unit_prefix(text: &str) -> &str {
+    let letters = text
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let end = match letters {
+        0 => text.chars().next().map_or(0, char::len_utf8),
+        letters => letters,
+    };
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -284,18 +403,42 @@ mod tests {
 
     #[test]
     fn single_units() {
-        assert_eq!(parse_duration("90s"), Ok(90));
-        assert_eq!(parse_duration("5m"), Ok(300));
-        assert_eq!(parse_duration("1h"), Ok(3_600));
-        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("90s"), Ok(90_000));
+        assert_eq!(parse_duration("5m"), Ok(300_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration("2d"), Ok(172_800_000));
+        assert_eq!(parse_duration("250ms"), Ok(250));
         assert_eq!(parse_duration("0s"), Ok(0));
+        assert_eq!(parse_duration("0ms"), Ok(0));
     }
 
     #[test]
     fn combined_units_largest_first() {
-        assert_eq!(parse_duration("1h30m"), Ok(5_400));
-        assert_eq!(parse_duration("1d2h3m4s"), Ok(93_784));
-        assert_eq!(parse_duration("1d4s"), Ok(86_404));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("1d2h3m4s"), Ok(93_784_000));
+        assert_eq!(parse_duration("1d4s"), Ok(86_404_000));
+        assert_eq!(parse_duration("1s500ms"), Ok(1_500));
+        assert_eq!(parse_duration("1m5ms"), Ok(60_005));
+        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(93_784_005));
+    }
+
+    #[test]
+    fn milliseconds_are_a_unit_of_their_own() {
+        // `m` then `s` is minutes then seconds; `ms` only follows a number directly.
+        assert_eq!(parse_duration("1m1s"), Ok(61_000));
+        assert_eq!(parse_duration("1500ms"), Ok(1_500));
+        assert!(parse_duration("500ms1s")
+            .unwrap_err()
+            .starts_with("unit `s` is repeated or out of order"));
+        assert!(parse_duration("1ms1ms")
+            .unwrap_err()
+            .starts_with("unit `ms` is repeated or out of order"));
+        assert!(parse_duration("5msec")
+            .unwrap_err()
+            .starts_with("unknown unit `msec`"));
+        assert!(parse_duration("5mss")
+            .unwrap_err()
+            .starts_with("unknown unit `mss`"));
     }
 
     #[test]
@@ -331,17 +474,28 @@ mod tests {
         assert!(parse_duration("1.5h")
             .unwrap_err()
             .starts_with("unknown unit `.`"));
+        assert!(parse_duration("5µs")
+            .unwrap_err()
+            .starts_with("unknown unit `µ`"));
     }
 
     #[test]
     fn overflow() {
         assert_eq!(
-            parse_duration("99999999999999999999s"),
+            parse_duration("99999999999999999999ms"),
             Err("the duration is too large".to_owned())
         );
         assert_eq!(
             parse_duration("213503982334602d"),
             Err("the duration is too large".to_owned())
+        );
+        assert_eq!(
+            parse_duration("18446744073709552s"),
+            Err("the duration is too large".to_owned())
+        );
+        assert_eq!(
+            error_messages(quote!(ttl = 18446744073709552)),
+            ["`ttl` is too large"]
         );
     }
 
@@ -371,20 +525,33 @@ mod tests {
             cache = self.cache,
             negative_ttl = 30,
             cache_none = true,
+            lock = false,
+            lock_timeout = "1s500ms",
+            early_refresh = true,
+            beta = 2,
+            stale = "10m",
             crate = "reexport::runtime"
         ));
-        assert_eq!(args.ttl.map(|arg| arg.value), Some(3_600));
+        assert_eq!(args.ttl.map(|arg| arg.value), Some(3_600_000));
         assert_eq!(args.key.map(|arg| arg.value.segments.len()), Some(2));
         assert!(args.cache.is_some());
-        assert_eq!(args.negative_ttl.map(|arg| arg.value), Some(30));
+        assert_eq!(args.negative_ttl.map(|arg| arg.value), Some(30_000));
         assert_eq!(args.cache_none.map(|arg| arg.value), Some(true));
+        assert_eq!(args.lock.map(|arg| arg.value), Some(false));
+        assert_eq!(args.lock_timeout.map(|arg| arg.value), Some(1_500));
+        assert_eq!(args.early_refresh.map(|arg| arg.value), Some(true));
+        assert_eq!(args.beta.map(|arg| arg.value), Some(2.0));
+        assert_eq!(args.stale.map(|arg| arg.value), Some(600_000));
         assert_eq!(args.krate.map(|arg| arg.value.segments.len()), Some(2));
     }
 
     #[test]
     fn empty_and_trailing_comma() {
         assert!(parse_ok(quote!()).ttl.is_none());
-        assert_eq!(parse_ok(quote!(ttl = 5,)).ttl.map(|arg| arg.value), Some(5));
+        assert_eq!(
+            parse_ok(quote!(ttl = 5,)).ttl.map(|arg| arg.value),
+            Some(5_000)
+        );
     }
 
     #[test]
@@ -399,8 +566,8 @@ mod tests {
             )),
             [
                 "unknown argument `tll`, expected one of: ttl, key, cache, negative_ttl, \
-                 cache_none, crate",
-                "`ttl` must be at least one second",
+                 cache_none, lock, lock_timeout, early_refresh, beta, stale, crate",
+                "`ttl` must be longer than zero",
                 "duplicate `ttl` argument",
                 "`negative_ttl` cannot be negative",
                 "placeholders `<a>` and `<b>` must be separated by a character such as `:`; \
@@ -414,7 +581,11 @@ mod tests {
     fn ttl_values() {
         assert_eq!(
             parse_ok(quote!(ttl = 60u64)).ttl.map(|arg| arg.value),
-            Some(60)
+            Some(60_000)
+        );
+        assert_eq!(
+            parse_ok(quote!(ttl = "250ms")).ttl.map(|arg| arg.value),
+            Some(250)
         );
         assert_eq!(
             error_messages(quote!(ttl = 1.5)),
@@ -425,13 +596,17 @@ mod tests {
         );
         assert_eq!(
             error_messages(quote!(ttl = "0s")),
-            ["`ttl` must be at least one second"]
+            ["`ttl` must be longer than zero"]
+        );
+        assert_eq!(
+            error_messages(quote!(ttl = "0ms")),
+            ["`ttl` must be longer than zero"]
         );
         assert_eq!(
             error_messages(quote!(ttl = "1x")),
             [
                 "invalid duration \"1x\" for `ttl`: unknown unit `x`; write a number and a unit \
-              for each of d, h, m, s, largest first, like \"1h30m\""
+              for each of d, h, m, s, ms, largest first, like \"1h30m\" or \"1s500ms\""
             ]
         );
         assert_eq!(
@@ -444,13 +619,67 @@ mod tests {
     }
 
     #[test]
+    fn every_duration_argument_rejects_zero() {
+        assert_eq!(
+            error_messages(quote!(
+                ttl = "0ms",
+                negative_ttl = 0,
+                lock_timeout = "0s",
+                stale = "0ms"
+            )),
+            [
+                "`ttl` must be longer than zero",
+                "`negative_ttl` must be longer than zero",
+                "`lock_timeout` must be longer than zero",
+                "`stale` must be longer than zero",
+            ]
+        );
+    }
+
+    #[test]
+    fn beta_values() {
+        assert_eq!(
+            parse_ok(quote!(beta = 0.5)).beta.map(|arg| arg.value),
+            Some(0.5)
+        );
+        assert_eq!(
+            parse_ok(quote!(beta = 3)).beta.map(|arg| arg.value),
+            Some(3.0)
+        );
+        assert_eq!(
+            parse_ok(quote!(beta = 1.5f64)).beta.map(|arg| arg.value),
+            Some(1.5)
+        );
+        let not_positive = "`beta` must be a finite number greater than zero, like `beta = 1.5`";
+        for tokens in [
+            quote!(beta = 0),
+            quote!(beta = 0.0),
+            quote!(beta = -1.0),
+            quote!(beta = 1e999),
+        ] {
+            assert_eq!(error_messages(tokens), [not_positive]);
+        }
+        assert_eq!(
+            error_messages(quote!(beta = "1.5")),
+            ["`beta` takes a number, like `beta = 1.5`"]
+        );
+    }
+
+    #[test]
+    fn refreshing_needs_early_refresh_or_a_stale_window() {
+        assert!(parse_ok(quote!()).refreshes());
+        assert!(!parse_ok(quote!(early_refresh = false)).refreshes());
+        assert!(parse_ok(quote!(early_refresh = false, stale = "1m")).refreshes());
+    }
+
+    #[test]
     fn syntax_errors_stop_the_parse() {
         assert_eq!(error_messages(quote!(ttl 5)), ["expected `=`"]);
         assert_eq!(
             error_messages(quote!("x")),
             [
                 "expected an argument, expected one of: ttl, key, cache, negative_ttl, \
-              cache_none, crate"
+              cache_none, lock, lock_timeout, early_refresh, beta, stale, crate"
             ]
         );
     }

@@ -8,6 +8,7 @@ use crate::template::Template;
 /// Records in `errors` every way `args` does not fit `func`.
 pub(crate) fn check(args: &Args, func: &Function, errors: &mut Errors) {
     check_option_arguments(args, func, errors);
+    check_refresh_arguments(args, errors);
     match &args.key {
         Some(key) => check_placeholders(&key.value, func, errors),
         None => check_default_key(args, func, errors),
@@ -41,6 +42,16 @@ fn check_option_arguments(args: &Args, func: &Function, errors: &mut Errors) {
         errors.push(syn::Error::new(
             negative_ttl.name_span,
             "`negative_ttl` has no effect with `cache_none = false`; remove one of them",
+        ));
+    }
+}
+
+/// `beta` tunes early refresh, so it means nothing once early refresh is off.
+fn check_refresh_arguments(args: &Args, errors: &mut Errors) {
+    if let (Some(beta), Some(Arg { value: false, .. })) = (&args.beta, &args.early_refresh) {
+        errors.push(syn::Error::new(
+            beta.name_span,
+            "`beta` has no effect with `early_refresh = false`; remove one of them",
         ));
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded backend: an in-process, size-bounded, TTL-aware store on moka.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache as Moka;
@@ -13,7 +14,16 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct MemoryBackend {
     entries: Moka<String, Entry>,
+    locks: Arc<Mutex<HashMap<String, Lock>>>,
 }
+
+struct Lock {
+    token: String,
+    expires: Instant,
+}
+
+/// Past this many locks, expired ones are swept on the next `try_lock`.
+const LOCK_SWEEP_THRESHOLD: usize = 1024;
 
 #[derive(Clone)]
 struct Entry {
@@ -49,7 +59,10 @@ impl MemoryBackend {
             })
             .expire_after(EntryTtl)
             .build();
-        Self { entries }
+        Self {
+            entries,
+            locks: Arc::default(),
+        }
     }
 }
 
@@ -68,16 +81,45 @@ impl Backend for MemoryBackend {
         Ok(self.entries.get(key).await.map(|entry| entry.bytes))
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()> {
-        let entry = Entry {
-            bytes: value.into(),
-            ttl,
-        };
+    async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
+        let entry = Entry { bytes: value, ttl };
         self.entries.insert(key.to_owned(), entry).await;
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         Ok(self.entries.remove(key).await.is_some())
+    }
+
+    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool> {
+        let now = Instant::now();
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if locks.len() > LOCK_SWEEP_THRESHOLD {
+            locks.retain(|_, lock| lock.expires > now);
+        }
+        if locks.get(key).is_some_and(|lock| lock.expires > now) {
+            return Ok(false);
+        }
+        let lock = Lock {
+            token: token.to_owned(),
+            expires: now + ttl,
+        };
+        locks.insert(key.to_owned(), lock);
+        Ok(true)
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = locks.get(key).is_some_and(|lock| lock.token == token);
+        if held {
+            locks.remove(key);
+        }
+        Ok(held)
     }
 }

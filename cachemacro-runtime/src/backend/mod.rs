@@ -4,6 +4,7 @@
 //! included) and are held to the same behaviour by one conformance suite.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
@@ -26,10 +27,23 @@ pub trait Backend: Send + Sync + 'static {
     fn set(
         &self,
         key: &str,
-        value: Vec<u8>,
+        value: Arc<[u8]>,
         ttl: Duration,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Removes the entry under `key`; whether there was one.
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Takes the lock `key` for `token` unless someone holds it; it frees itself after `ttl`, so
+    /// a holder that dies blocks nobody for longer. Whether this call took it.
+    fn try_lock(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Frees the lock `key` if `token` still holds it (it may have expired and been taken by
+    /// someone else, whose lock must survive). Whether it was freed.
+    fn unlock(&self, key: &str, token: &str) -> impl Future<Output = Result<bool>> + Send;
 }

@@ -1,14 +1,23 @@
 //! The Redis backend: one multiplexed, reconnecting connection, every command bounded in time.
 
 use std::future::Future;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::IntoConnectionInfo;
+use redis::{IntoConnectionInfo, Script};
 
 use super::Backend;
 use crate::error::{Error, ErrorKind, Result};
+
+/// Deletes a lock only while it still holds the caller's token: a plain `DEL` from a holder whose
+/// lock expired would free the lock of the caller that took it over.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+    )
+});
 
 /// A Redis server reached through a redis-rs `ConnectionManager`.
 ///
@@ -80,13 +89,13 @@ impl Backend for RedisBackend {
             .await
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()> {
+    async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
         let mut connection = self.connection.clone();
         let millis = ttl.as_millis().max(1) as u64;
         self.run(
             redis::cmd("SET")
                 .arg(key)
-                .arg(value)
+                .arg(&*value)
                 .arg("PX")
                 .arg(millis)
                 .query_async(&mut connection),
@@ -100,5 +109,30 @@ impl Backend for RedisBackend {
             .run(redis::cmd("DEL").arg(key).query_async(&mut connection))
             .await?;
         Ok(removed > 0)
+    }
+
+    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool> {
+        let mut connection = self.connection.clone();
+        let millis = ttl.as_millis().max(1) as u64;
+        let taken: Option<String> = self
+            .run(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok(taken.is_some())
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        let mut connection = self.connection.clone();
+        let mut invocation = UNLOCK.key(key);
+        invocation.arg(token);
+        let freed: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(freed == 1)
     }
 }

@@ -1,13 +1,13 @@
-//! One suite, two backends: every behaviour here must hold for the embedded store and for a real
-//! `redis-server` alike.
+//! Storage, cache-aside, keys, negative caching and bad entries.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-use cachemacro_runtime::backend::{Backend, MemoryBackend, RedisBackend};
+use cachemacro_runtime::backend::Backend;
 use cachemacro_runtime::{cached, envelope, Cache};
-use cachemacro_tests::RedisServer;
 use serde::{Deserialize, Serialize};
+
+use crate::SharedStore;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct User {
@@ -15,26 +15,26 @@ struct User {
     name: String,
 }
 
-async fn backend_get_of_a_missing_key_is_none<B: Backend>(_: &Cache, backend: &B) {
+pub async fn backend_get_of_a_missing_key_is_none<B: Backend>(_: &Cache, backend: &B) {
     assert!(backend.get("absent").await.unwrap().is_none());
 }
 
-async fn backend_set_then_get_round_trips<B: Backend>(_: &Cache, backend: &B) {
+pub async fn backend_set_then_get_round_trips<B: Backend>(_: &Cache, backend: &B) {
     backend
-        .set("k", b"v1".to_vec(), Duration::from_secs(60))
+        .set("k", b"v1"[..].into(), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(backend.get("k").await.unwrap().unwrap().as_ref(), b"v1");
     backend
-        .set("k", b"v2".to_vec(), Duration::from_secs(60))
+        .set("k", b"v2"[..].into(), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(backend.get("k").await.unwrap().unwrap().as_ref(), b"v2");
 }
 
-async fn backend_delete_reports_presence<B: Backend>(_: &Cache, backend: &B) {
+pub async fn backend_delete_reports_presence<B: Backend>(_: &Cache, backend: &B) {
     backend
-        .set("k", b"v".to_vec(), Duration::from_secs(60))
+        .set("k", b"v"[..].into(), Duration::from_secs(60))
         .await
         .unwrap();
     assert!(backend.delete("k").await.unwrap());
@@ -42,13 +42,13 @@ async fn backend_delete_reports_presence<B: Backend>(_: &Cache, backend: &B) {
     assert!(backend.get("k").await.unwrap().is_none());
 }
 
-async fn backend_drops_entries_after_their_ttl<B: Backend>(_: &Cache, backend: &B) {
+pub async fn backend_drops_entries_after_their_ttl<B: Backend>(_: &Cache, backend: &B) {
     backend
-        .set("short", b"v".to_vec(), Duration::from_millis(50))
+        .set("short", b"v"[..].into(), Duration::from_millis(50))
         .await
         .unwrap();
     backend
-        .set("long", b"v".to_vec(), Duration::from_secs(60))
+        .set("long", b"v"[..].into(), Duration::from_secs(60))
         .await
         .unwrap();
     assert!(backend.get("short").await.unwrap().is_some());
@@ -75,7 +75,7 @@ async fn load_user(cache: &Cache, loads: &AtomicUsize, id: u64) -> User {
     }
 }
 
-async fn first_call_loads_and_second_hits<B: Backend>(cache: &Cache, _: &B) {
+pub async fn first_call_loads_and_second_hits<B: Backend>(cache: &Cache, _: &B) {
     let loads = AtomicUsize::new(0);
     let first = load_user(cache, &loads, 7).await;
     let second = load_user(cache, &loads, 7).await;
@@ -86,7 +86,7 @@ async fn first_call_loads_and_second_hits<B: Backend>(cache: &Cache, _: &B) {
     assert_eq!(stats.hit_rate(), 0.5);
 }
 
-async fn different_arguments_get_different_entries<B: Backend>(cache: &Cache, _: &B) {
+pub async fn different_arguments_get_different_entries<B: Backend>(cache: &Cache, _: &B) {
     let loads = AtomicUsize::new(0);
     assert_eq!(load_user(cache, &loads, 1).await.id, 1);
     assert_eq!(load_user(cache, &loads, 2).await.id, 2);
@@ -99,7 +99,7 @@ async fn join_pair(cache: &Cache, a: &str, b: &str) -> String {
     format!("{a}|{b}")
 }
 
-async fn separators_inside_arguments_never_collide<B: Backend>(cache: &Cache, _: &B) {
+pub async fn separators_inside_arguments_never_collide<B: Backend>(cache: &Cache, _: &B) {
     assert_eq!(join_pair(cache, "1:2", "3").await, "1:2|3");
     assert_eq!(join_pair(cache, "1", "2:3").await, "1|2:3");
     assert_eq!(cache.stats().loads, 2);
@@ -114,7 +114,7 @@ async fn flaky_lookup(cache: &Cache, fail: bool, id: u64) -> Result<u64, String>
     }
 }
 
-async fn errors_are_returned_and_not_cached<B: Backend>(cache: &Cache, _: &B) {
+pub async fn errors_are_returned_and_not_cached<B: Backend>(cache: &Cache, _: &B) {
     assert_eq!(
         flaky_lookup(cache, true, 3).await,
         Err("database refused 3".to_owned())
@@ -150,7 +150,7 @@ async fn find_user_without_negative_caching(
     })
 }
 
-async fn none_is_cached_unless_turned_off<B: Backend>(cache: &Cache, _: &B) {
+pub async fn none_is_cached_unless_turned_off<B: Backend>(cache: &Cache, _: &B) {
     let loads = AtomicUsize::new(0);
     assert_eq!(find_user(cache, &loads, 500).await, None);
     assert_eq!(find_user(cache, &loads, 500).await, None);
@@ -180,7 +180,7 @@ async fn shape_as_text(cache: &Cache, id: u64) -> String {
     format!("text {id}")
 }
 
-async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(
+pub async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(
     cache: &Cache,
     backend: &B,
 ) {
@@ -198,11 +198,7 @@ async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(
     for (id, bad) in bad_entries.into_iter().enumerate() {
         let id = id as u64;
         backend
-            .set(
-                &format!("shape:{id}"),
-                bad.to_vec(),
-                Duration::from_secs(60),
-            )
+            .set(&format!("shape:{id}"), bad.into(), Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(shape_as_text(cache, id).await, format!("text {id}"));
@@ -217,17 +213,17 @@ async fn undecodable_entries_are_misses_that_get_overwritten<B: Backend>(
     assert_eq!(stats.hits, 5);
 }
 
-async fn logically_expired_entries_are_misses<B: Backend>(cache: &Cache, backend: &B) {
+pub async fn logically_expired_entries_are_misses<B: Backend>(cache: &Cache, backend: &B) {
     let expired = envelope::encode(&"stale", Duration::ZERO, Duration::ZERO).unwrap();
     backend
-        .set("shape:42", expired, Duration::from_secs(60))
+        .set("shape:42", expired.into(), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(shape_as_text(cache, 42).await, "text 42");
     assert_eq!(cache.stats().loads, 1);
 }
 
-async fn keys_carry_the_cache_prefix<B: Backend + SharedStore>(_: &Cache, backend: &B) {
+pub async fn keys_carry_the_cache_prefix<B: Backend + SharedStore>(_: &Cache, backend: &B) {
     let prefixed = backend.cache_with_prefix("tenant-a:");
     let loads = AtomicUsize::new(0);
     load_user(&prefixed, &loads, 9).await;
@@ -241,7 +237,7 @@ async fn keys_carry_the_cache_prefix<B: Backend + SharedStore>(_: &Cache, backen
     assert!(backend.get("tenant-a:manual").await.unwrap().is_some());
 }
 
-async fn get_set_delete_by_hand<B: Backend>(cache: &Cache, backend: &B) {
+pub async fn get_set_delete_by_hand<B: Backend>(cache: &Cache, backend: &B) {
     let user = User {
         id: 1,
         name: "Ada".into(),
@@ -256,13 +252,13 @@ async fn get_set_delete_by_hand<B: Backend>(cache: &Cache, backend: &B) {
     assert_eq!(cache.get::<User>("by-hand").await.unwrap(), None);
 
     backend
-        .set("by-hand", b"garbage".to_vec(), Duration::from_secs(60))
+        .set("by-hand", b"garbage"[..].into(), Duration::from_secs(60))
         .await
         .unwrap();
     assert!(cache.get::<User>("by-hand").await.unwrap_err().is_decode());
 }
 
-async fn get_with_loads_once<B: Backend>(cache: &Cache, _: &B) {
+pub async fn get_with_loads_once<B: Backend>(cache: &Cache, _: &B) {
     let loads = AtomicUsize::new(0);
     for _ in 0..3 {
         let value = cache
@@ -280,73 +276,3 @@ async fn get_with_loads_once<B: Backend>(cache: &Cache, _: &B) {
     assert_eq!(failed, Err("no"));
     assert_eq!(cache.get::<u32>("question").await.unwrap(), None);
 }
-
-/// A second cache over the same store as the fixture, with its own prefix.
-trait SharedStore {
-    fn cache_with_prefix(&self, prefix: &str) -> Cache;
-}
-
-impl SharedStore for MemoryBackend {
-    fn cache_with_prefix(&self, prefix: &str) -> Cache {
-        Cache::builder()
-            .key_prefix(prefix)
-            .memory_backend(self.clone())
-    }
-}
-
-impl SharedStore for RedisBackend {
-    fn cache_with_prefix(&self, prefix: &str) -> Cache {
-        Cache::builder()
-            .key_prefix(prefix)
-            .redis_backend(self.clone())
-    }
-}
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let backend = MemoryBackend::new(16 * 1024 * 1024);
-                    let cache = Cache::builder().memory_backend(backend.clone());
-                    super::$case(&cache, &backend).await;
-                }
-            )*
-        }
-
-        mod redis {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let server = RedisServer::start();
-                    // Generous: this suite checks behaviour, not latency, on a busy test machine.
-                    let timeout = Duration::from_secs(2);
-                    let backend = RedisBackend::new(&server.url(), timeout, timeout).unwrap();
-                    assert!(backend.warm_up(timeout).await, "the test server answers");
-                    let cache = Cache::builder().redis_backend(backend.clone());
-                    super::$case(&cache, &backend).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
-    backend_get_of_a_missing_key_is_none,
-    backend_set_then_get_round_trips,
-    backend_delete_reports_presence,
-    backend_drops_entries_after_their_ttl,
-    first_call_loads_and_second_hits,
-    different_arguments_get_different_entries,
-    separators_inside_arguments_never_collide,
-    errors_are_returned_and_not_cached,
-    none_is_cached_unless_turned_off,
-    undecodable_entries_are_misses_that_get_overwritten,
-    logically_expired_entries_are_misses,
-    keys_carry_the_cache_prefix,
-    get_set_delete_by_hand,
-    get_with_loads_once,
-);

@@ -1,0 +1,103 @@
+//! One suite, two backends: every behaviour here must hold for the embedded store and for a real
+//! `redis-server` alike.
+
+use std::time::Duration;
+
+use cachemacro_runtime::backend::{Backend, MemoryBackend, RedisBackend};
+use cachemacro_runtime::Cache;
+use cachemacro_tests::RedisServer;
+
+mod basics;
+mod stampede;
+
+/// A second cache over the same store as the fixture: another process, as far as the store can
+/// tell, with its own prefix, statistics and single-flight table.
+pub trait SharedStore: Backend {
+    fn cache_with_prefix(&self, prefix: &str) -> Cache;
+}
+
+impl SharedStore for MemoryBackend {
+    fn cache_with_prefix(&self, prefix: &str) -> Cache {
+        Cache::builder()
+            .key_prefix(prefix)
+            .memory_backend(self.clone())
+    }
+}
+
+impl SharedStore for RedisBackend {
+    fn cache_with_prefix(&self, prefix: &str) -> Cache {
+        Cache::builder()
+            .key_prefix(prefix)
+            .redis_backend(self.clone())
+    }
+}
+
+/// Runs each `module::case(&cache, &backend)` once on the embedded store and once on a private
+/// `redis-server`.
+macro_rules! conformance {
+    ($($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(mod $module {
+                use super::*;
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $case() {
+                        let backend = MemoryBackend::new(16 * 1024 * 1024);
+                        let cache = Cache::builder().memory_backend(backend.clone());
+                        crate::$module::$case(&cache, &backend).await;
+                    }
+                )*
+            })*
+        }
+
+        mod redis {
+            use super::*;
+            $(mod $module {
+                use super::*;
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $case() {
+                        let server = RedisServer::start();
+                        // Generous: this suite checks behaviour, not latency, on a busy machine.
+                        let timeout = Duration::from_secs(2);
+                        let backend = RedisBackend::new(&server.url(), timeout, timeout).unwrap();
+                        assert!(backend.warm_up(timeout).await, "the test server answers");
+                        let cache = Cache::builder().redis_backend(backend.clone());
+                        crate::$module::$case(&cache, &backend).await;
+                    }
+                )*
+            })*
+        }
+    };
+}
+
+conformance! {
+    basics: [
+        backend_get_of_a_missing_key_is_none,
+        backend_set_then_get_round_trips,
+        backend_delete_reports_presence,
+        backend_drops_entries_after_their_ttl,
+        first_call_loads_and_second_hits,
+        different_arguments_get_different_entries,
+        separators_inside_arguments_never_collide,
+        errors_are_returned_and_not_cached,
+        none_is_cached_unless_turned_off,
+        undecodable_entries_are_misses_that_get_overwritten,
+        logically_expired_entries_are_misses,
+        keys_carry_the_cache_prefix,
+        get_set_delete_by_hand,
+        get_with_loads_once,
+    ],
+    stampede: [
+        backend_lock_is_exclusive_and_token_checked,
+        backend_lock_of_a_dead_holder_expires,
+        a_thousand_callers_on_a_cold_key_load_once,
+        waiters_of_a_failed_load_get_its_error,
+        waiters_never_wait_past_lock_timeout,
+        a_second_process_waits_for_the_first_ones_fill,
+        a_hot_key_is_refreshed_early_in_the_background,
+        stale_values_are_served_while_the_loader_fails,
+        a_stale_hit_refreshes_in_the_background,
+    ],
+}
