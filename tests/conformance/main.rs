@@ -99,5 +99,6 @@ conformance! {
         a_hot_key_is_refreshed_early_in_the_background,
         stale_values_are_served_while_the_loader_fails,
         a_stale_hit_refreshes_in_the_background,
+        without_the_lock_each_process_loads,
     ],
 }

@@ -290,3 +290,28 @@ async fn wait_for(condition: impl Fn() -> bool) {
     }
     panic!("condition not reached in 3 s");
 }
+
+#[cached(ttl = 60, key = "unlocked:<id>", cache = cache, lock = false)]
+async fn unlocked_read(cache: &Cache, loads: &AtomicUsize, id: u64) -> String {
+    loads.fetch_add(1, SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    format!("row {id}")
+}
+
+pub async fn without_the_lock_each_process_loads<B: SharedStore>(cache: &Cache, backend: &B) {
+    let other_process = backend.cache_with_prefix("");
+    let loads = Arc::new(AtomicUsize::new(0));
+    let first = {
+        let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+        tokio::spawn(async move { unlocked_read(&cache, &loads, 4).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(unlocked_read(&other_process, &loads, 4).await, "row 4");
+    assert_eq!(first.await.unwrap(), "row 4");
+    assert_eq!(
+        loads.load(SeqCst),
+        2,
+        "lock = false: no waiting across processes"
+    );
+    assert_eq!(other_process.stats().lock_waits, 0);
+}
