@@ -96,7 +96,7 @@ async fn a_frozen_server_costs_at_most_the_operation_timeout() {
     assert_eq!(
         after.errors,
         before.errors + 2,
-        "the read and the write timed out"
+        "the read and the fill's start timed out; nothing was written unguarded"
     );
     // A bound, not a benchmark: two timeouts of 200 ms, far below a hung call.
     assert!(

@@ -1,4 +1,5 @@
-//! Compile-time behaviour of `#[cached]`: the forms it accepts and how it reports mistakes.
+//! Compile-time behaviour of `#[cached]`, `#[cache_put]` and `#[cache_invalidate]`: the forms
+//! they accept and how they report mistakes.
 
 #[test]
 fn ui() {

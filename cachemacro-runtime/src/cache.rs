@@ -1,16 +1,19 @@
 //! The `Cache` handle, its builder and the process-wide global cache.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::aside::{InCaller, Sharing};
 use crate::backend::{Backend, MemoryBackend, RedisBackend};
 use crate::envelope;
 use crate::error::Result;
 use crate::flight::Flights;
+use crate::loader::InCaller;
+use crate::outcome::Sharing;
+use crate::policy::Policy;
 use crate::stats::{Counters, Stats};
 
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -43,6 +46,7 @@ pub(crate) struct Inner {
     pub(crate) default_ttl: Duration,
     pub(crate) counters: Counters,
     pub(crate) flights: Arc<Flights>,
+    pub(crate) ttl_profiles: HashMap<String, Duration>,
 }
 
 /// The backend behind a cache, dispatched statically so the hit path has no virtual call.
@@ -117,10 +121,33 @@ impl Cache {
         with_backend!(&self.inner.store, backend => backend.set(&key, bytes, ttl).await)
     }
 
-    /// Removes the entry under `key`; whether there was one.
-    pub async fn delete(&self, key: &str) -> Result<bool> {
-        let key = self.full_key(key);
-        with_backend!(&self.inner.store, backend => backend.delete(&key).await)
+    /// Removes the entry under `key` and voids any load of it in flight, in this process or
+    /// another: a load that started before this call cannot store its (possibly older) value.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        crate::write::invalidate_key(self, &self.full_key(key)).await
+    }
+
+    /// Removes every entry stored with `tag` (by `#[cached(tags = [..])]` or `#[cache_put]`),
+    /// whatever their number, and voids their loads in flight. Returns how many keys the tag's
+    /// index held.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachemacro_runtime::Result<()> {
+    /// let cache = cachemacro_runtime::Cache::memory();
+    /// cache.invalidate_tag("org:7").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        let index = self.tag_index(tag);
+        with_backend!(&self.inner.store, backend => backend.invalidate_tag(&index).await)
+    }
+
+    /// How many keys the index of `tag` holds. Entries that expired leave it, so it stays
+    /// bounded by the entries alive (plus those that expired since it was last written).
+    pub async fn tag_len(&self, tag: &str) -> Result<u64> {
+        let index = self.tag_index(tag);
+        with_backend!(&self.inner.store, backend => backend.tag_len(&index).await)
     }
 
     /// The value under `key`, or else the result of `load`, stored for `ttl`: cache-aside by hand.
@@ -143,7 +170,8 @@ impl Cache {
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
         let key = self.full_key(key);
-        crate::aside::cached_value(self, key, &policy, InCaller(load), Sharing::nothing()).await
+        crate::aside::cached_value(self, key, &[], &policy, InCaller(load), Sharing::nothing())
+            .await
     }
 
     /// Like [`get_with`](Self::get_with) for a fallible loader: only `Ok` values are stored, and
@@ -162,12 +190,28 @@ impl Cache {
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
         let key = self.full_key(key);
-        crate::aside::cached_result(self, key, &policy, InCaller(load), Sharing::nothing()).await
+        crate::aside::cached_result(self, key, &[], &policy, InCaller(load), Sharing::nothing())
+            .await
     }
 
     /// Counters since this cache was built.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
+    }
+
+    /// How long a function's entries are fresh: its profile's ttl, else its own, else the
+    /// cache's default.
+    pub(crate) fn fresh_ttl(&self, policy: &Policy) -> Duration {
+        policy
+            .ttl_profile
+            .and_then(|name| self.inner.ttl_profiles.get(name).copied())
+            .or(policy.ttl_value())
+            .unwrap_or(self.inner.default_ttl)
+    }
+
+    /// The name of the index of `tag`, inside this cache's prefix.
+    pub(crate) fn tag_index(&self, tag: &str) -> String {
+        self.full_key(tag)
     }
 
     /// The backend key for a user key: the cache-wide prefix followed by `key`.
@@ -216,6 +260,7 @@ pub struct CacheBuilder {
     operation_timeout: Duration,
     connect_timeout: Duration,
     memory_capacity: u64,
+    ttl_profiles: HashMap<String, Duration>,
 }
 
 impl Default for CacheBuilder {
@@ -226,6 +271,7 @@ impl Default for CacheBuilder {
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            ttl_profiles: HashMap::new(),
         }
     }
 }
@@ -259,6 +305,14 @@ impl CacheBuilder {
     /// The most bytes of keys and values the embedded cache holds (default: 128 MiB).
     pub fn memory_capacity(mut self, bytes: u64) -> Self {
         self.memory_capacity = bytes;
+        self
+    }
+
+    /// The ttl of functions with `ttl_profile = "name"`. An environment variable
+    /// `CACHEMACRO_TTL_<NAME>` (the name in upper case: `CACHEMACRO_TTL_PRODUCT_PRICE=300`, or
+    /// `=5m`) overrides it when the cache is built, so operators change ttls without a rebuild.
+    pub fn ttl_profile(mut self, name: impl Into<String>, ttl: Duration) -> Self {
+        self.ttl_profiles.insert(name.into(), ttl);
         self
     }
 
@@ -296,6 +350,8 @@ impl CacheBuilder {
     }
 
     fn finish(self, store: Store) -> Cache {
+        let mut ttl_profiles = self.ttl_profiles;
+        ttl_profiles.extend(ttl_profiles_from_env());
         Cache {
             inner: Arc::new(Inner {
                 store,
@@ -303,9 +359,29 @@ impl CacheBuilder {
                 default_ttl: self.default_ttl,
                 counters: Counters::default(),
                 flights: Arc::default(),
+                ttl_profiles,
             }),
         }
     }
+}
+
+const TTL_PROFILE_VARIABLE: &str = "CACHEMACRO_TTL_";
+
+/// `CACHEMACRO_TTL_<NAME>=<duration>` variables, by lower-case name. A value that does not parse
+/// is ignored with a warning rather than failing the application.
+fn ttl_profiles_from_env() -> impl Iterator<Item = (String, Duration)> {
+    std::env::vars().filter_map(|(variable, value)| {
+        let name = variable
+            .strip_prefix(TTL_PROFILE_VARIABLE)?
+            .to_ascii_lowercase();
+        match crate::duration::parse(&value) {
+            Some(ttl) if !ttl.is_zero() => Some((name, ttl)),
+            _ => {
+                tracing::warn!(%variable, %value, "ignored: not a duration like 300, 90s or 1h30m");
+                None
+            }
+        }
+    })
 }
 
 static GLOBAL: RwLock<Option<Cache>> = RwLock::new(None);

@@ -46,6 +46,29 @@ impl KeyBuilder {
     }
 }
 
+/// A key that lives beside `key` in the same Redis Cluster hash slot, so one script can touch both:
+/// `user:1` gets `{user:1}#v`; a key that already has a hash tag keeps it and gets the suffix.
+pub fn companion(key: &str, suffix: &str) -> String {
+    let mut companion = String::with_capacity(key.len() + suffix.len() + 2);
+    if has_hash_tag(key) {
+        companion.push_str(key);
+    } else {
+        companion.push('{');
+        companion.push_str(key);
+        companion.push('}');
+    }
+    companion.push_str(suffix);
+    companion
+}
+
+/// Whether Redis Cluster hashes only part of `key`: a `{` followed later by a `}` with at
+/// least one character between them.
+fn has_hash_tag(key: &str) -> bool {
+    key.find('{')
+        .and_then(|open| key[open + 1..].find('}'))
+        .is_some_and(|length| length > 0)
+}
+
 struct Escaper<'a>(&'a mut String);
 
 impl Write for Escaper<'_> {
@@ -93,6 +116,12 @@ mod tests {
     #[test]
     fn hash_tags_and_unicode_are_escaped() {
         assert_eq!(render("{a}", "é"), "%7Ba%7D:%C3%A9");
+    }
+
+    #[test]
+    fn companions_share_the_hash_slot() {
+        assert_eq!(companion("user:1", "#v"), "{user:1}#v");
+        assert_eq!(companion("{tenant}:user:1", "#v"), "{tenant}:user:1#v");
     }
 
     #[test]

@@ -27,14 +27,19 @@
 mod aside;
 pub mod backend;
 mod cache;
+mod duration;
 pub mod envelope;
 mod error;
+mod fill;
 mod flight;
 mod key;
+mod loader;
+mod outcome;
 mod policy;
 mod stats;
+mod write;
 
-pub use cachemacro::cached;
+pub use cachemacro::{cache_invalidate, cache_put, cached};
 
 pub use crate::cache::{Cache, CacheBuilder};
 pub use crate::error::{Error, ErrorKind, Result};
@@ -43,13 +48,16 @@ pub use crate::stats::Stats;
 /// Support for the code `#[cached]` generates. Not public API: no stability guarantee.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::aside::{
-        cached_option, cached_result, cached_value, Detached, InCaller, ShareByClone, ShareNothing,
-        Sharing, SharingProbe,
-    };
+    pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
     pub use crate::key::KeyBuilder;
+    pub use crate::loader::{Detached, InCaller};
+    pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;
+    pub use crate::write::{
+        invalidate_after, invalidate_after_result, invalidate_key, put_option, put_result,
+        put_value,
+    };
 
     /// The installed global cache.
     pub fn global_cache() -> Cache {
@@ -59,6 +67,11 @@ pub mod __private {
     /// A handle to the cache a `cache = <expr>` argument reaches.
     pub fn cache_handle(cache: &Cache) -> Cache {
         cache.clone()
+    }
+
+    /// A builder for a tag: tags are not prefixed (their index is).
+    pub fn tag_builder(capacity: usize) -> KeyBuilder {
+        KeyBuilder::with_capacity(capacity)
     }
 
     /// A key builder that starts with the cache's prefix.

@@ -16,6 +16,8 @@ pub struct Policy {
     pub(crate) early_refresh: bool,
     pub(crate) beta: f64,
     pub(crate) stale: Option<Duration>,
+    pub(crate) sliding: bool,
+    pub(crate) ttl_profile: Option<&'static str>,
 }
 
 impl Policy {
@@ -30,6 +32,8 @@ impl Policy {
             early_refresh: true,
             beta: 1.0,
             stale: None,
+            sliding: false,
+            ttl_profile: None,
         }
     }
 
@@ -77,8 +81,22 @@ impl Policy {
         self
     }
 
-    pub(crate) fn ttl_or(&self, default: Duration) -> Duration {
-        self.ttl.unwrap_or(default)
+    /// Each hit restarts the ttl (`GETEX`), for sessions; no early refresh or stale window.
+    pub const fn sliding(mut self, sliding: bool) -> Self {
+        self.sliding = sliding;
+        self
+    }
+
+    /// Looks the ttl up at run time under this name in the cache's table of profiles (set by
+    /// [`CacheBuilder::ttl_profile`](crate::CacheBuilder::ttl_profile) or the environment);
+    /// falls back to [`ttl`](Self::ttl), then the cache's default.
+    pub const fn ttl_profile(mut self, name: &'static str) -> Self {
+        self.ttl_profile = Some(name);
+        self
+    }
+
+    pub(crate) fn ttl_value(&self) -> Option<Duration> {
+        self.ttl
     }
 
     pub(crate) fn negative_ttl_value(&self) -> Option<Duration> {

@@ -55,6 +55,9 @@ counters! {
     lock_timeouts => lock_timeout,
     /// Refreshes whose loader failed; the entry was left as it was.
     refresh_failures => refresh_failure,
+    /// Loaded values not stored because their key or one of their tags was invalidated while
+    /// they loaded (the fill guard); the caller still got the value.
+    fills_discarded => fill_discarded,
 }
 
 impl Stats {

@@ -17,6 +17,8 @@ use syn::{
     TypeParamBound, Visibility,
 };
 
+use crate::attr::Macro;
+
 /// An annotated function, split into the parts the expansion re-emits or rewrites.
 pub(crate) struct Function {
     pub outer_attrs: Vec<Attribute>,
@@ -60,8 +62,8 @@ pub(crate) enum Binding<'a> {
 }
 
 impl Function {
-    /// Splits `item`, or explains why `#[cached]` cannot apply to it.
-    pub(crate) fn from_item(item: ItemFn) -> syn::Result<Self> {
+    /// Splits `item`, or explains why `attribute` cannot apply to it.
+    pub(crate) fn from_item(item: ItemFn, attribute: Macro) -> syn::Result<Self> {
         let ItemFn {
             attrs,
             vis,
@@ -86,7 +88,7 @@ impl Function {
         } else {
             return Err(syn::Error::new(
                 sig.fn_token.span,
-                "`#[cached]` requires an `async fn`",
+                format!("{} requires an `async fn`", attribute.display()),
             ));
         };
         let returns = Returns::of(&output);
@@ -279,7 +281,7 @@ mod tests {
     use syn::parse_quote;
 
     fn can_outlive_caller(item: ItemFn) -> bool {
-        match Function::from_item(item) {
+        match Function::from_item(item, Macro::Cached) {
             Ok(func) => func.can_outlive_caller(),
             Err(error) => panic!("unexpected error: {error}"),
         }

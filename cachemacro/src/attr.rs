@@ -1,9 +1,10 @@
-//! Parsing the arguments of `#[cached(...)]` into [`Args`].
+//! Parsing the arguments of `#[cached(...)]`, `#[cache_put(...)]` and
+//! `#[cache_invalidate(...)]` into [`Args`].
 //!
 //! Every argument is written `name = value`. The accepted names live in one table,
-//! [`ARGUMENTS`], which drives dispatch, the duplicate check and the "expected one of" list.
-//! Adding an argument takes a field in [`Args`], a keyword in [`kw`], a parse function and a row
-//! in the table.
+//! [`ARGUMENTS`], which drives dispatch, the duplicate check and the "expected one of" list, and
+//! says which attributes accept each name. Adding an argument takes a field in [`Args`], a
+//! keyword in [`kw`], a parse function and a row in the table.
 //!
 //! A malformed value (`ttl = 0`, an invalid template) is recorded and parsing goes on, so every
 //! such mistake is reported at once; broken syntax (a missing `=`) stops the parse.
@@ -12,6 +13,7 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Path, Token, UnOp};
 
@@ -21,6 +23,8 @@ use crate::template::Template;
 mod kw {
     syn::custom_keyword!(ttl);
     syn::custom_keyword!(key);
+    syn::custom_keyword!(keys);
+    syn::custom_keyword!(tags);
     syn::custom_keyword!(cache);
     syn::custom_keyword!(negative_ttl);
     syn::custom_keyword!(cache_none);
@@ -29,6 +33,32 @@ mod kw {
     syn::custom_keyword!(early_refresh);
     syn::custom_keyword!(beta);
     syn::custom_keyword!(stale);
+    syn::custom_keyword!(sliding);
+    syn::custom_keyword!(ttl_profile);
+    syn::custom_keyword!(version);
+    syn::custom_keyword!(companions);
+}
+
+/// The attribute whose arguments are parsed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Macro {
+    /// `#[cached]`: cache-aside.
+    Cached,
+    /// `#[cache_put]`: write-through.
+    CachePut,
+    /// `#[cache_invalidate]`: removal after a write.
+    CacheInvalidate,
+}
+
+impl Macro {
+    /// How messages name the attribute: `` `#[cached]` ``.
+    pub(crate) fn display(self) -> &'static str {
+        match self {
+            Macro::Cached => "`#[cached]`",
+            Macro::CachePut => "`#[cache_put]`",
+            Macro::CacheInvalidate => "`#[cache_invalidate]`",
+        }
+    }
 }
 
 /// One argument's value and the span of its name, where cross-argument errors point.
@@ -37,13 +67,17 @@ pub(crate) struct Arg<T> {
     pub value: T,
 }
 
-/// The arguments given to one `#[cached(...)]`; `None` for each one left out.
+/// The arguments given to one attribute; `None` for each one left out.
 #[derive(Default)]
 pub(crate) struct Args {
     /// `ttl`, in milliseconds.
     pub ttl: Option<Arg<u64>>,
     /// `key`: the parsed template.
     pub key: Option<Arg<Template>>,
+    /// `keys`: the parsed templates of the keys `#[cache_invalidate]` removes.
+    pub keys: Option<Arg<Vec<Template>>>,
+    /// `tags`: the parsed templates of the tags an entry carries, or that are invalidated.
+    pub tags: Option<Arg<Vec<Template>>>,
     /// `cache`: an expression evaluating to something that derefs to the runtime's `Cache`.
     pub cache: Option<Arg<Expr>>,
     /// `negative_ttl`, in milliseconds.
@@ -60,8 +94,18 @@ pub(crate) struct Args {
     pub beta: Option<Arg<f64>>,
     /// `stale`: how long after its ttl an entry is still served, in milliseconds.
     pub stale: Option<Arg<u64>>,
+    /// `sliding`: whether each hit restarts the entry's ttl.
+    pub sliding: Option<Arg<bool>>,
+    /// `ttl_profile`: the name of a ttl configured on the cache; `[a-z0-9_]+`.
+    pub ttl_profile: Option<Arg<String>>,
+    /// `version`: appended to the key as `@v<version>`; greater than zero.
+    pub version: Option<Arg<u64>>,
+    /// `companions`: whether `invalidate_<name>` and `refresh_<name>` are defined.
+    pub companions: Option<Arg<bool>>,
     /// `crate`: the path of the runtime crate.
     pub krate: Option<Arg<Path>>,
+    /// The names of the arguments given, in order, for errors about the later of two.
+    pub given: Vec<&'static str>,
 }
 
 impl Args {
@@ -85,60 +129,102 @@ impl Args {
     }
 
     /// Whether a hit can ever refresh its entry: early refresh is on, or a stale window is set.
+    /// A sliding entry has no expiry to refresh ahead of.
     pub(crate) fn refreshes(&self) -> bool {
+        if self.sliding.as_ref().is_some_and(|arg| arg.value) {
+            return false;
+        }
         self.early_refresh.as_ref().is_none_or(|arg| arg.value) || self.stale.is_some()
+    }
+
+    /// Whether `invalidate_<name>` and `refresh_<name>` are wanted: unless `companions = false`.
+    pub(crate) fn companions(&self) -> bool {
+        self.companions.as_ref().is_none_or(|arg| arg.value)
+    }
+
+    /// Whether argument `later` was given after argument `earlier`.
+    pub(crate) fn given_after(&self, later: &str, earlier: &str) -> bool {
+        let position = |name: &str| self.given.iter().position(|given| *given == name);
+        position(later) > position(earlier)
     }
 }
 
 /// Parses one argument, from its name to the end of its value, into `args`.
 type ParseArgument = fn(&mut Args, ParseStream, &mut Errors) -> syn::Result<()>;
 
-/// Every argument, in the order error messages list them.
-const ARGUMENTS: &[(&str, ParseArgument)] = &[
-    ("ttl", parse_ttl),
-    ("key", parse_key),
-    ("cache", parse_cache),
-    ("negative_ttl", parse_negative_ttl),
-    ("cache_none", parse_cache_none),
-    ("lock", parse_lock),
-    ("lock_timeout", parse_lock_timeout),
-    ("early_refresh", parse_early_refresh),
-    ("beta", parse_beta),
-    ("stale", parse_stale),
-    ("crate", parse_crate),
+use Macro::{CacheInvalidate, CachePut, Cached};
+
+/// Every argument, in the order error messages list them, and the attributes that accept it.
+const ARGUMENTS: &[(&str, ParseArgument, &[Macro])] = &[
+    ("ttl", parse_ttl, &[Cached, CachePut]),
+    ("key", parse_key, &[Cached, CachePut]),
+    ("keys", parse_keys, &[CacheInvalidate]),
+    ("tags", parse_tags, &[Cached, CachePut, CacheInvalidate]),
+    ("cache", parse_cache, &[Cached, CachePut, CacheInvalidate]),
+    ("negative_ttl", parse_negative_ttl, &[Cached]),
+    ("cache_none", parse_cache_none, &[Cached]),
+    ("lock", parse_lock, &[Cached]),
+    ("lock_timeout", parse_lock_timeout, &[Cached]),
+    ("early_refresh", parse_early_refresh, &[Cached]),
+    ("beta", parse_beta, &[Cached]),
+    ("stale", parse_stale, &[Cached]),
+    ("sliding", parse_sliding, &[Cached]),
+    ("ttl_profile", parse_ttl_profile, &[Cached, CachePut]),
+    ("version", parse_version, &[Cached, CachePut]),
+    ("companions", parse_companions, &[Cached]),
+    ("crate", parse_crate, &[Cached, CachePut, CacheInvalidate]),
 ];
 
-/// Parses `tokens`, the inside of `#[cached(...)]`, recording every error in `errors`.
-pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+/// The arguments `attribute` accepts, in table order.
+fn arguments_of(
+    attribute: Macro,
+) -> impl Iterator<Item = &'static (&'static str, ParseArgument, &'static [Macro])> {
+    ARGUMENTS
+        .iter()
+        .filter(move |(_, _, accepted_by)| accepted_by.contains(&attribute))
+}
+
+/// Parses `tokens`, the inside of `#[attribute(...)]`, recording every error in `errors`.
+pub(crate) fn parse(tokens: TokenStream, attribute: Macro, errors: &mut Errors) -> Args {
     let mut args = Args::default();
-    let parser = |input: ParseStream| parse_arguments(input, &mut args, errors);
+    let parser = |input: ParseStream| parse_arguments(input, attribute, &mut args, errors);
     if let Err(error) = parser.parse2(tokens) {
         errors.push(error);
     }
     args
 }
 
-fn parse_arguments(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::Result<()> {
-    let mut seen: Vec<&str> = Vec::new();
+fn parse_arguments(
+    input: ParseStream,
+    attribute: Macro,
+    args: &mut Args,
+    errors: &mut Errors,
+) -> syn::Result<()> {
     while !input.is_empty() {
         let name = input.fork().call(Ident::parse_any).map_err(|_| {
-            syn::Error::new(input.span(), expected_arguments("expected an argument"))
+            syn::Error::new(
+                input.span(),
+                expected_arguments(attribute, "expected an argument"),
+            )
         })?;
-        match ARGUMENTS.iter().find(|(known, _)| name == known) {
-            Some((known, _)) if seen.contains(known) => {
+        match arguments_of(attribute).find(|(known, _, _)| name == known) {
+            Some((known, _, _)) if args.given.contains(known) => {
                 errors.push(syn::Error::new(
                     name.span(),
                     format!("duplicate `{known}` argument"),
                 ));
                 skip_argument(input)?;
             }
-            Some((known, parse_argument)) => {
-                seen.push(known);
+            Some((known, parse_argument, _)) => {
+                args.given.push(known);
                 parse_argument(args, input, errors)?;
             }
             None => {
                 let message = format!("unknown argument `{name}`");
-                errors.push(syn::Error::new(name.span(), expected_arguments(&message)));
+                errors.push(syn::Error::new(
+                    name.span(),
+                    expected_arguments(attribute, &message),
+                ));
                 skip_argument(input)?;
             }
         }
@@ -150,8 +236,8 @@ fn parse_arguments(input: ParseStream, args: &mut Args, errors: &mut Errors) -> 
     Ok(())
 }
 
-fn expected_arguments(message: &str) -> String {
-    let names: Vec<&str> = ARGUMENTS.iter().map(|(name, _)| *name).collect();
+fn expected_arguments(attribute: Macro, message: &str) -> String {
+    let names: Vec<&str> = arguments_of(attribute).map(|(name, _, _)| *name).collect();
     format!("{message}, expected one of: {}", names.join(", "))
 }
 
@@ -178,10 +264,22 @@ fn parse_ttl(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::R
 
 fn parse_key(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
     let name_span = argument_name::<kw::key>(input)?;
-    match Template::parse(&input.parse()?) {
+    match Template::parse(&input.parse()?, "key") {
         Ok(value) => args.key = Some(Arg { name_span, value }),
         Err(error) => errors.push(error),
     }
+    Ok(())
+}
+
+fn parse_keys(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::keys>(input)?;
+    args.keys = templates(input, "keys", name_span, errors)?;
+    Ok(())
+}
+
+fn parse_tags(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::tags>(input)?;
+    args.tags = templates(input, "tags", name_span, errors)?;
     Ok(())
 }
 
@@ -263,6 +361,68 @@ fn parse_stale(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn:
     Ok(())
 }
 
+fn parse_sliding(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::sliding>(input)?;
+    args.sliding = Some(flag(input, name_span)?);
+    Ok(())
+}
+
+fn parse_ttl_profile(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::ttl_profile>(input)?;
+    let literal: LitStr = input.parse()?;
+    let value = literal.value();
+    let valid = !value.is_empty()
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+    if valid {
+        args.ttl_profile = Some(Arg { name_span, value });
+    } else {
+        errors.push(syn::Error::new(
+            literal.span(),
+            format!(
+                "invalid `ttl_profile` {value:?}: a profile name is made of lowercase letters, \
+                 digits and `_`, like `ttl_profile = \"product_price\"`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_version(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::version>(input)?;
+    let value: Expr = input.parse()?;
+    let version = match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u64>().ok(),
+        _ => None,
+    };
+    match version {
+        Some(0) => errors.push(syn::Error::new_spanned(
+            value,
+            "`version` must be greater than zero, like `version = 2`",
+        )),
+        Some(version) => {
+            args.version = Some(Arg {
+                name_span,
+                value: version,
+            });
+        }
+        None => errors.push(syn::Error::new_spanned(
+            value,
+            "`version` takes a whole number greater than zero, like `version = 2`",
+        )),
+    }
+    Ok(())
+}
+
+fn parse_companions(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::companions>(input)?;
+    args.companions = Some(flag(input, name_span)?);
+    Ok(())
+}
+
 fn parse_crate(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
     let name_span = argument_name::<Token![crate]>(input)?;
     match input.parse::<LitStr>()?.parse::<Path>() {
@@ -270,6 +430,49 @@ fn parse_crate(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn:
         Err(error) => errors.push(error),
     }
     Ok(())
+}
+
+/// Reads a list of templates, `["org:<org_id>", "users"]`, for the argument `argument`. An
+/// empty list is an error, as each template that does not parse; the others are kept, so that
+/// their placeholders are checked too.
+fn templates(
+    input: ParseStream,
+    argument: &str,
+    name_span: Span,
+    errors: &mut Errors,
+) -> syn::Result<Option<Arg<Vec<Template>>>> {
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        errors.push(syn::Error::new(
+            literal.span(),
+            format!(
+                "`{argument}` takes a list of templates in brackets, like `{argument} = [{}]`",
+                literal.token()
+            ),
+        ));
+        return Ok(None);
+    }
+    let content;
+    let brackets = syn::bracketed!(content in input);
+    let literals = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+    if literals.is_empty() {
+        errors.push(syn::Error::new(
+            brackets.span.join(),
+            format!(
+                "`{argument}` is empty; list at least one template, like \
+                 `{argument} = [\"user:<id>\"]`, or remove it"
+            ),
+        ));
+        return Ok(None);
+    }
+    let mut value = Vec::with_capacity(literals.len());
+    for literal in &literals {
+        match Template::parse(literal, argument) {
+            Ok(template) => value.push(template),
+            Err(error) => errors.push(error),
+        }
+    }
+    Ok(Some(Arg { name_span, value }))
 }
 
 /// Reads `true` or `false`.
@@ -500,8 +703,12 @@ mod tests {
     }
 
     fn parse_ok(tokens: TokenStream) -> Args {
+        parse_ok_for(Macro::Cached, tokens)
+    }
+
+    fn parse_ok_for(attribute: Macro, tokens: TokenStream) -> Args {
         let mut errors = Errors::default();
-        let args = parse(tokens, &mut errors);
+        let args = parse(tokens, attribute, &mut errors);
         if let Err(error) = errors.finish() {
             panic!("unexpected error: {error}");
         }
@@ -509,8 +716,12 @@ mod tests {
     }
 
     fn error_messages(tokens: TokenStream) -> Vec<String> {
+        error_messages_for(Macro::Cached, tokens)
+    }
+
+    fn error_messages_for(attribute: Macro, tokens: TokenStream) -> Vec<String> {
         let mut errors = Errors::default();
-        parse(tokens, &mut errors);
+        parse(tokens, attribute, &mut errors);
         errors.finish().map_or_else(
             |error| error.into_iter().map(|e| e.to_string()).collect(),
             |()| Vec::new(),
@@ -530,6 +741,11 @@ mod tests {
             early_refresh = true,
             beta = 2,
             stale = "10m",
+            sliding = false,
+            ttl_profile = "product_price_2",
+            version = 3,
+            companions = false,
+            tags = ["org:<org>", "users",],
             crate = "reexport::runtime"
         ));
         assert_eq!(args.ttl.map(|arg| arg.value), Some(3_600_000));
@@ -542,7 +758,180 @@ mod tests {
         assert_eq!(args.early_refresh.map(|arg| arg.value), Some(true));
         assert_eq!(args.beta.map(|arg| arg.value), Some(2.0));
         assert_eq!(args.stale.map(|arg| arg.value), Some(600_000));
+        assert_eq!(args.sliding.map(|arg| arg.value), Some(false));
+        assert_eq!(
+            args.ttl_profile.map(|arg| arg.value).as_deref(),
+            Some("product_price_2")
+        );
+        assert_eq!(args.version.map(|arg| arg.value), Some(3));
+        assert_eq!(args.companions.map(|arg| arg.value), Some(false));
+        assert_eq!(args.tags.map(|arg| arg.value.len()), Some(2));
         assert_eq!(args.krate.map(|arg| arg.value.segments.len()), Some(2));
+    }
+
+    #[test]
+    fn write_attributes_take_their_own_arguments() {
+        let put = parse_ok_for(
+            Macro::CachePut,
+            quote!(
+                key = "user:<user.id>",
+                ttl = 60,
+                ttl_profile = "users",
+                tags = ["org:<user.org>"],
+                version = 2,
+                cache = self.cache,
+                crate = "runtime"
+            ),
+        );
+        assert!(put.key.is_some() && put.cache.is_some() && put.krate.is_some());
+        assert_eq!(put.given.len(), 7);
+        let invalidate = parse_ok_for(
+            Macro::CacheInvalidate,
+            quote!(
+                keys = ["a:<id>", "b:<id>"],
+                tags = ["t"],
+                cache = cache,
+                crate = "runtime"
+            ),
+        );
+        assert_eq!(invalidate.keys.map(|arg| arg.value.len()), Some(2));
+        assert_eq!(invalidate.tags.map(|arg| arg.value.len()), Some(1));
+    }
+
+    #[test]
+    fn unknown_arguments_list_what_the_attribute_accepts() {
+        assert_eq!(
+            error_messages_for(Macro::CachePut, quote!(stale = 5)),
+            [
+                "unknown argument `stale`, expected one of: ttl, key, tags, cache, ttl_profile, \
+                 version, crate"
+            ]
+        );
+        assert_eq!(
+            error_messages_for(Macro::CacheInvalidate, quote!(key = "a", ttl = 5)),
+            [
+                "unknown argument `key`, expected one of: keys, tags, cache, crate",
+                "unknown argument `ttl`, expected one of: keys, tags, cache, crate",
+            ]
+        );
+        assert_eq!(
+            error_messages(quote!(keys = ["a"])),
+            [
+                "unknown argument `keys`, expected one of: ttl, key, tags, cache, negative_ttl, \
+                 cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
+                 ttl_profile, version, companions, crate"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_attribute_has_arguments_and_every_row_an_attribute() {
+        for attribute in [Macro::Cached, Macro::CachePut, Macro::CacheInvalidate] {
+            assert!(arguments_of(attribute).count() >= 4, "{attribute:?}");
+        }
+        assert!(ARGUMENTS
+            .iter()
+            .all(|(_, _, accepted_by)| !accepted_by.is_empty()));
+    }
+
+    #[test]
+    fn template_lists() {
+        assert_eq!(
+            error_messages(quote!(tags = [])),
+            [
+                "`tags` is empty; list at least one template, like `tags = [\"user:<id>\"]`, or \
+              remove it"
+            ]
+        );
+        assert_eq!(
+            error_messages_for(Macro::CacheInvalidate, quote!(keys = [])),
+            [
+                "`keys` is empty; list at least one template, like `keys = [\"user:<id>\"]`, or \
+              remove it"
+            ]
+        );
+        assert_eq!(
+            error_messages(quote!(tags = "users")),
+            ["`tags` takes a list of templates in brackets, like `tags = [\"users\"]`"]
+        );
+        // Every template is checked; the valid ones are kept.
+        let mut errors = Errors::default();
+        let args = parse(quote!(tags = ["a:<", "ok", ""]), Macro::Cached, &mut errors);
+        assert_eq!(args.tags.map(|arg| arg.value.len()), Some(1));
+        let messages: Vec<String> = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|error| error.to_string())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "unclosed placeholder `<` in the tag template; close it with `>`",
+                "the tag template is empty; write for example `tags = [\"user:<id>\"]`",
+            ]
+        );
+        assert_eq!(
+            error_messages(quote!(tags = [org_id])),
+            ["expected string literal"]
+        );
+    }
+
+    #[test]
+    fn ttl_profile_names() {
+        for name in ["a", "product_price", "v2", "_"] {
+            let args = parse_ok(quote!(ttl_profile = #name));
+            assert_eq!(args.ttl_profile.map(|arg| arg.value).as_deref(), Some(name));
+        }
+        for name in ["", "Product", "product-price", "a b", "é"] {
+            let messages = error_messages(quote!(ttl_profile = #name));
+            assert_eq!(messages.len(), 1, "{name}");
+            assert!(
+                messages[0].starts_with(&format!("invalid `ttl_profile` {name:?}")),
+                "{messages:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_values() {
+        assert_eq!(
+            parse_ok(quote!(version = 12)).version.map(|arg| arg.value),
+            Some(12)
+        );
+        assert_eq!(
+            parse_ok(quote!(version = 2u32))
+                .version
+                .map(|arg| arg.value),
+            Some(2)
+        );
+        assert_eq!(
+            error_messages(quote!(version = 0)),
+            ["`version` must be greater than zero, like `version = 2`"]
+        );
+        let not_a_number = "`version` takes a whole number greater than zero, like `version = 2`";
+        for tokens in [
+            quote!(version = -1),
+            quote!(version = "2"),
+            quote!(version = 1.5),
+            quote!(version = V),
+        ] {
+            assert_eq!(error_messages(tokens), [not_a_number]);
+        }
+    }
+
+    #[test]
+    fn sliding_entries_never_refresh() {
+        assert!(!parse_ok(quote!(sliding = true)).refreshes());
+        assert!(parse_ok(quote!(sliding = false)).refreshes());
+    }
+
+    #[test]
+    fn order_of_arguments() {
+        let args = parse_ok(quote!(stale = "1m", ttl = 5, sliding = true));
+        assert!(args.given_after("sliding", "stale"));
+        assert!(!args.given_after("stale", "sliding"));
+        assert!(args.given_after("ttl", "lock"), "given after one not given");
     }
 
     #[test]
@@ -565,8 +954,9 @@ mod tests {
                 key = "<a><b>"
             )),
             [
-                "unknown argument `tll`, expected one of: ttl, key, cache, negative_ttl, \
-                 cache_none, lock, lock_timeout, early_refresh, beta, stale, crate",
+                "unknown argument `tll`, expected one of: ttl, key, tags, cache, negative_ttl, \
+                 cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
+                 ttl_profile, version, companions, crate",
                 "`ttl` must be longer than zero",
                 "duplicate `ttl` argument",
                 "`negative_ttl` cannot be negative",
@@ -678,8 +1068,9 @@ mod tests {
         assert_eq!(
             error_messages(quote!("x")),
             [
-                "expected an argument, expected one of: ttl, key, cache, negative_ttl, \
-              cache_none, lock, lock_timeout, early_refresh, beta, stale, crate"
+                "expected an argument, expected one of: ttl, key, tags, cache, negative_ttl, \
+              cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, ttl_profile, \
+              version, companions, crate"
             ]
         );
     }

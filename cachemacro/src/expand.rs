@@ -14,14 +14,16 @@
 //                 .stale(::core::time::Duration::from_millis(600000));
 //         let __cache = ::cachemacro_runtime::__private::global_cache();
 //         let __key = {
-//             let mut __key = ::cachemacro_runtime::__private::key_builder(&__cache, 32);
-//             __key.literal("user:");
-//             __key.value(&id);
-//             __key.finish()
+//             let mut __builder = ::cachemacro_runtime::__private::key_builder(&__cache, 32);
+//             __builder.literal("user:");
+//             __builder.value(&id);
+//             __builder.finish()
 //         };
+//         let __tags: [::std::string::String; 0] = [];
 //         ::cachemacro_runtime::__private::cached_result(
 //             &__cache,
 //             __key,
+//             &__tags,
 //             &__CACHEMACRO_POLICY,
 //             ::cachemacro_runtime::__private::Detached(move || async move {
 //                 if false {
@@ -40,11 +42,13 @@
 //         )
 //         .await
 //     }
+//     // + `invalidate_get_user` and `refresh_get_user`, see `companions.rs`.
 //
 // The signature, attributes and block are the user's tokens, so their spans survive. The fake
 // early return gives the loader block its type up front: a mismatch is then reported inside the
-// user's block rather than at the attribute. `__cache` and `__key` have mixed-site spans, so the
-// user's code cannot see them.
+// user's block rather than at the attribute. `__cache`, `__key` and the other locals have
+// mixed-site spans, so the user's code cannot see them. Keys and tags are rendered as `key.rs`
+// shows; `#[cache_put]` and `#[cache_invalidate]` reuse these pieces (`write.rs`).
 //
 // The loader is a closure the runtime calls at most once. `Detached` lets the runtime refresh the
 // entry in a background task, which needs the body to be `Send + 'static`; it is chosen only
@@ -61,29 +65,52 @@
 // `Box::pin(async move { .. })` it produced, its inner `async move` block is the loader's
 // future, and the cached type is that future's `Output`.
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
-use syn::{GenericArgument, Ident, ItemFn, LitStr, Path, PathArguments, Token, Type, TypeInfer};
+mod companions;
+mod key;
+mod write;
 
-use crate::ast::{Binding, Body, Function, Returns};
-use crate::attr::{self, Args};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{GenericArgument, Ident, ItemFn, Path, PathArguments, Token, Type, TypeInfer};
+
+use crate::ast::{Body, Function, Returns};
+use crate::attr::{self, Args, Macro};
 use crate::errors::Errors;
-use crate::template::{Segment, Template};
 use crate::valid;
 
 /// How long `None` stays cached when `negative_ttl` is not given, in milliseconds.
 const DEFAULT_NEGATIVE_TTL_MILLIS: u64 = 60_000;
 
-/// Bytes reserved in a key for each rendered value, on top of the literal text.
-const VALUE_CAPACITY: usize = 16;
-
-/// Expands `#[cached(args)] item`. On any error, emits `item` unchanged next to the errors, so
-/// that code calling the function still type-checks and only the real mistakes are reported.
+/// Expands `#[cached(args)] item`.
 pub(crate) fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    run(Macro::Cached, args, item, expand_cached)
+}
+
+/// Expands `#[cache_put(args)] item`.
+pub(crate) fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
+    run(Macro::CachePut, args, item, write::cache_put)
+}
+
+/// Expands `#[cache_invalidate(args)] item`.
+pub(crate) fn cache_invalidate(args: TokenStream, item: TokenStream) -> TokenStream {
+    run(Macro::CacheInvalidate, args, item, write::cache_invalidate)
+}
+
+/// Parses, checks and expands. On any error, emits `item` unchanged next to the errors, so that
+/// code calling the function still type-checks and only the real mistakes are reported.
+fn run(
+    attribute: Macro,
+    args: TokenStream,
+    item: TokenStream,
+    expand: fn(&Args, &Function) -> TokenStream,
+) -> TokenStream {
     let mut errors = Errors::default();
-    let args = attr::parse(args, &mut errors);
-    let func = match syn::parse2::<ItemFn>(item.clone()).and_then(Function::from_item) {
+    let args = attr::parse(args, attribute, &mut errors);
+    valid::check_arguments(attribute, &args, &mut errors);
+    let func =
+        syn::parse2::<ItemFn>(item.clone()).and_then(|item| Function::from_item(item, attribute));
+    let func = match func {
         Ok(func) => Some(func),
         Err(error) => {
             errors.push(error);
@@ -91,7 +118,7 @@ pub(crate) fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     if let Some(func) = &func {
-        valid::check(&args, func, &mut errors);
+        valid::check(attribute, &args, func, &mut errors);
     }
     match (errors.finish(), func) {
         (Ok(()), Some(func)) => expand(&args, &func),
@@ -102,45 +129,20 @@ pub(crate) fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn expand(args: &Args, func: &Function) -> TokenStream {
-    let Function {
-        outer_attrs,
-        inner_attrs,
-        vis,
-        sig,
-        body,
-        ..
-    } = func;
+fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     let private = private_path(args);
-    let cache = Ident::new("__cache", Span::mixed_site());
-    let key = Ident::new("__key", Span::mixed_site());
+    let cache = local("__cache");
+    let key = local("__key");
+    let tags = local("__tags");
 
-    let cache_init = match &args.cache {
-        Some(expr) => {
-            let expr = &expr.value;
-            quote_spanned!(expr.span()=> #private::cache_handle(&(#expr)))
-        }
-        None => quote!(#private::global_cache()),
-    };
-    let key_init = match &args.key {
-        Some(template) => template_key(&template.value, &private, &cache, &key),
-        None => default_key(args, func, &private, &cache, &key),
-    };
+    let cache_init = cache_init(args, &private);
+    let key_init = key::entry_key(args, func, &private, &cache);
+    let let_tags = let_tags(args, &private, &tags);
     let policy = policy(args, func.returns, &private);
-    let cached = match func.returns {
-        Returns::Result => quote!(cached_result),
-        Returns::Option => quote!(cached_option),
-        Returns::Plain => quote!(cached_value),
-    };
+    let cached = by_return("cached", func.returns);
     // The cached type, with `impl Trait` erased so it can be written inside the body.
     let output = erase_impl_trait(&func.output);
-    let body_future = match body {
-        Body::Async(block) => {
-            let fake_return = fake_return(&output);
-            quote_spanned!(block.span()=> async move { #fake_return #block })
-        }
-        Body::AsyncTrait { loader, .. } => loader.to_token_stream(),
-    };
+    let body_future = body_future(func, &output);
     let loader = if func.can_outlive_caller() && args.refreshes() {
         quote!(Detached)
     } else {
@@ -154,23 +156,40 @@ fn expand(args: &Args, func: &Function) -> TokenStream {
         static __CACHEMACRO_POLICY: #private::Policy = #policy;
         let #cache = #cache_init;
         let #key = #key_init;
+        #let_tags
         #private::#cached(
             &#cache,
             #key,
+            &#tags,
             &__CACHEMACRO_POLICY,
             #private::#loader(move || #body_future),
             #sharing,
         )
         .await
     };
+    let function = with_body(func, caching);
+    let companions = companions::companions(args, func);
+    quote!(#function #companions)
+}
 
+/// The user's function around `statements`: the whole body of an `async fn`, or what the
+/// `Box::pin(async move { .. })` of an `#[async_trait]` method awaits.
+fn with_body(func: &Function, statements: TokenStream) -> TokenStream {
+    let Function {
+        outer_attrs,
+        inner_attrs,
+        vis,
+        sig,
+        body,
+        ..
+    } = func;
     let body = match body {
-        Body::Async(_) => caching,
+        Body::Async(_) => statements,
         Body::AsyncTrait { boxing, .. } => {
             let mut boxing = boxing.clone();
             boxing
                 .args
-                .push(syn::Expr::Verbatim(quote!(async move { #caching })));
+                .push(syn::Expr::Verbatim(quote!(async move { #statements })));
             boxing.into_token_stream()
         }
     };
@@ -183,15 +202,67 @@ fn expand(args: &Args, func: &Function) -> TokenStream {
     }
 }
 
-/// `#krate::__private`, where `krate` defaults to `::cachemacro_runtime`.
-fn private_path(args: &Args) -> TokenStream {
+/// The user's body as a future of `output`: the block of an `async fn` behind a fake early
+/// return, or the async block of an `#[async_trait]` method.
+fn body_future(func: &Function, output: &Type) -> TokenStream {
+    match &func.body {
+        Body::Async(block) => {
+            let fake_return = fake_return(output);
+            quote_spanned!(block.span()=> async move { #fake_return #block })
+        }
+        Body::AsyncTrait { loader, .. } => loader.to_token_stream(),
+    }
+}
+
+/// A local of the expansion, out of reach of the user's code.
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// The runtime function for `returns`: `cached_result`, `put_option`, `cached_value`, ...
+fn by_return(prefix: &str, returns: Returns) -> Ident {
+    let suffix = match returns {
+        Returns::Result => "result",
+        Returns::Option => "option",
+        Returns::Plain => "value",
+    };
+    format_ident!("{prefix}_{suffix}")
+}
+
+/// The runtime crate: `::cachemacro_runtime` unless `crate` names another path.
+fn runtime_path(args: &Args) -> TokenStream {
     match &args.krate {
         Some(krate) => {
             let krate: &Path = &krate.value;
-            quote!(#krate::__private)
+            krate.to_token_stream()
         }
-        None => quote!(::cachemacro_runtime::__private),
+        None => quote!(::cachemacro_runtime),
     }
+}
+
+/// `#krate::__private`, through which the expansion reaches the runtime.
+fn private_path(args: &Args) -> TokenStream {
+    let krate = runtime_path(args);
+    quote!(#krate::__private)
+}
+
+/// The cache the function uses: the `cache` expression, else the global cache.
+fn cache_init(args: &Args, private: &TokenStream) -> TokenStream {
+    match &args.cache {
+        Some(expr) => {
+            let expr = &expr.value;
+            quote_spanned!(expr.span()=> #private::cache_handle(&(#expr)))
+        }
+        None => quote!(#private::global_cache()),
+    }
+}
+
+/// `let #local: [String; N] = [..];` with the rendered `tags`; the type is written out so that
+/// an empty array has one too.
+fn let_tags(args: &Args, private: &TokenStream, local: &Ident) -> TokenStream {
+    let tags = key::tags(args, private);
+    let count = Literal::usize_unsuffixed(tags.len());
+    quote!(let #local: [::std::string::String; #count] = [#(#tags),*];)
 }
 
 /// The `static` policy: only what differs from `Policy::new()` is set.
@@ -200,6 +271,10 @@ fn policy(args: &Args, returns: Returns, private: &TokenStream) -> TokenStream {
     if let Some(ttl) = &args.ttl {
         let ttl = duration(ttl.value);
         policy.extend(quote!(.ttl(#ttl)));
+    }
+    if let Some(profile) = &args.ttl_profile {
+        let profile = &profile.value;
+        policy.extend(quote!(.ttl_profile(#profile)));
     }
     if returns == Returns::Option {
         let cache_none = args.cache_none.as_ref().is_none_or(|arg| arg.value);
@@ -235,89 +310,16 @@ fn policy(args: &Args, returns: Returns, private: &TokenStream) -> TokenStream {
         let stale = duration(stale.value);
         policy.extend(quote!(.stale(#stale)));
     }
+    if let Some(sliding) = &args.sliding {
+        let sliding = sliding.value;
+        policy.extend(quote!(.sliding(#sliding)));
+    }
     policy
 }
 
 fn duration(millis: u64) -> TokenStream {
     let millis = Literal::u64_unsuffixed(millis);
     quote!(::core::time::Duration::from_millis(#millis))
-}
-
-/// The key from a `key` template. Values are spanned at the template, so a placeholder whose
-/// value is not `Display` is reported there.
-fn template_key(
-    template: &Template,
-    private: &TokenStream,
-    cache: &Ident,
-    key: &Ident,
-) -> TokenStream {
-    let span = template.span;
-    let mut capacity = 0;
-    let pushes = template.segments.iter().map(|segment| match segment {
-        Segment::Literal(text) => {
-            capacity += text.len();
-            let text = LitStr::new(text, span);
-            quote!(#key.literal(#text);)
-        }
-        Segment::Placeholder(placeholder) => {
-            capacity += VALUE_CAPACITY;
-            let root = Ident::new(&placeholder.root, span);
-            let fields = placeholder
-                .fields
-                .iter()
-                .map(|field| match field.parse::<u32>() {
-                    Ok(index) => syn::Index { index, span }.into_token_stream(),
-                    Err(_) => Ident::new(field, span).into_token_stream(),
-                });
-            quote_spanned!(span=> #key.value(&#root #(.#fields)*);)
-        }
-    });
-    let pushes: Vec<TokenStream> = pushes.collect();
-    build_key(private, cache, key, capacity, &pushes)
-}
-
-/// The key without a template: the function's path, then each parameter that is neither `self`
-/// nor named in the `cache` expression, all separated by `:`. Each value is spanned at its
-/// parameter, so one that is not `Display` is reported there.
-fn default_key(
-    args: &Args,
-    func: &Function,
-    private: &TokenStream,
-    cache: &Ident,
-    key: &Ident,
-) -> TokenStream {
-    let name = func.sig.ident.to_string();
-    let name = LitStr::new(name.trim_start_matches("r#"), func.sig.ident.span());
-    let mut pushes = vec![quote! {
-        #key.literal(::core::concat!(::core::module_path!(), "::", #name));
-    }];
-    let mentioned = args.cache_mentions();
-    for (param, binding) in func.default_key_params(&mentioned) {
-        if let Binding::Named(ident) = binding {
-            pushes.push(quote_spanned! {param.span()=>
-                #key.literal(":");
-                #key.value(&#ident);
-            });
-        }
-    }
-    // Room for a module path, the name and each value.
-    let capacity = 32 + name.value().len() + pushes.len() * (1 + VALUE_CAPACITY);
-    build_key(private, cache, key, capacity, &pushes)
-}
-
-fn build_key(
-    private: &TokenStream,
-    cache: &Ident,
-    key: &Ident,
-    capacity: usize,
-    pushes: &[TokenStream],
-) -> TokenStream {
-    let capacity = Literal::usize_unsuffixed(capacity.next_power_of_two());
-    quote! {{
-        let mut #key = #private::key_builder(&#cache, #capacity);
-        #(#pushes)*
-        #key.finish()
-    }}
 }
 
 /// `if false { return <value of the declared type>; }`, spanned at the return type: it fixes the
@@ -457,6 +459,328 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn new_policy_arguments() {
+        let text = expanded(
+            quote!(
+                sliding = true,
+                ttl_profile = "sessions",
+                early_refresh = false
+            ),
+            quote!(
+                async fn f(id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "Policy::new().ttl_profile(\"sessions\").early_refresh(false).sliding(true);"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sliding_entries_keep_the_body_in_the_caller() {
+        let free_fn = quote!(
+            async fn f(id: u64) -> u64 {
+                id
+            }
+        );
+        assert_eq!(loader(quote!(sliding = true), free_fn), "InCaller");
+    }
+
+    #[test]
+    fn tags_have_no_prefix_and_keys_a_version() {
+        let text = expanded(
+            quote!(
+                key = "user:<id>",
+                tags = ["org:<org>", "users"],
+                version = 2
+            ),
+            quote!(
+                async fn f(id: u64, org: u64) -> u64 {
+                    id + org
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "let__key={letmut__builder=::cachemacro_runtime::__private::key_builder(&__cache,\
+                 32);__builder.literal(\"user:\");__builder.value(&id);\
+                 __builder.literal(\"@v2\");__builder.finish()};"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "let__tags:[::std::string::String;2]=[{letmut__builder=\
+                 ::cachemacro_runtime::__private::tag_builder(32);\
+                 __builder.literal(\"org:\");__builder.value(&org);__builder.finish()},{"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("cached_value(&__cache,__key,&__tags,&__CACHEMACRO_POLICY,"),
+            "{text}"
+        );
+        let untagged = expanded(
+            quote!(),
+            quote!(
+                async fn f(id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(
+            untagged.contains("let__tags:[::std::string::String;0]=[];"),
+            "{untagged}"
+        );
+        assert!(
+            untagged.contains("__builder.value(&id);__builder.finish()"),
+            "no version, no suffix: {untagged}"
+        );
+    }
+
+    #[test]
+    fn default_key_takes_the_version_last() {
+        let text = expanded(
+            quote!(version = 7),
+            quote!(
+                async fn f(id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "__builder.literal(\":\");__builder.value(&id);__builder.literal(\"@v7\");\
+                 __builder.finish()"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn companions_follow_the_cached_fn() {
+        let item = quote!(
+            pub async fn get_user(id: u64, trace: bool) -> Result<u64, String> {
+                Ok(id)
+            }
+        );
+        let text = expanded(quote!(key = "user:<id>"), item.clone());
+        assert!(
+            text.contains(
+                "pubasyncfninvalidate_get_user(id:u64,trace:bool)->::cachemacro_runtime::Result<()>\
+                 {let_=&trace;let__cache="
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await}"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "pubasyncfnrefresh_get_user(id:u64,trace:bool)->Result<u64,String>{let__cache="
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "let_=::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await;\
+                 get_user(id,trace).await}"
+            ),
+            "{text}"
+        );
+        let without = expanded(quote!(companions = false), item);
+        assert!(!without.contains("invalidate_get_user"), "{without}");
+    }
+
+    #[test]
+    fn companions_of_methods_and_generic_fns() {
+        let text = expanded(
+            quote!(cache = self.cache, key = "<name>"),
+            quote!(
+                async fn load<'a, T: Default, const N: usize>(
+                    mut self,
+                    (a, b): (u8, u8),
+                    _: u8,
+                    ref name: &'a str,
+                ) -> T {
+                    T::default()
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "asyncfnrefresh_load<'a,T:Default,constN:usize>(self,__arg1:(u8,u8),__arg2:u8,\
+                 name:&'astr,)->T{"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Self::load::<T,N>(self,__arg1,__arg2,name).await}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_parameter_named_like_the_fn_does_not_hide_it() {
+        let text = expanded(
+            quote!(key = "<pair.0>"),
+            quote!(
+                async fn pair(pair: (u8, u8)) -> u8 {
+                    pair.0
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "asyncfnrefresh_pair(__shadowed:(u8,u8))->u8{let__function=pair;\
+                 letpair=__shadowed;"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("__function(pair).await}"), "{text}");
+    }
+
+    #[test]
+    fn async_trait_methods_have_no_companions() {
+        let item = quote!(
+            fn get(&self) -> Pin<Box<dyn Future<Output = u64> + Send + '_>> {
+                Box::pin(async move { 1 })
+            }
+        );
+        assert!(!expanded(quote!(), item.clone()).contains("invalidate_get"));
+        let error = cached(quote!(companions = true), item).to_string();
+        assert!(
+            error.contains("`companions` cannot be defined in an `#[async_trait]` impl"),
+            "{error}"
+        );
+    }
+
+    fn expanded_with(
+        expand: fn(TokenStream, TokenStream) -> TokenStream,
+        args: TokenStream,
+        item: TokenStream,
+    ) -> String {
+        let mut text = expand(args, item).to_string();
+        text.retain(|c| !c.is_whitespace());
+        text
+    }
+
+    #[test]
+    fn cache_put_renders_before_the_body_and_picks_by_return_type() {
+        let text = expanded_with(
+            cache_put,
+            quote!(
+                key = "user:<user.id>",
+                ttl = 60,
+                tags = ["org:<user.org>"],
+                version = 2
+            ),
+            quote!(
+                async fn save(user: User) -> Result<User, String> {
+                    Ok(user)
+                }
+            ),
+        );
+        assert!(
+            text.contains("staticPolicy::new().ttl(::core::time::Duration::from_millis(60000));")
+                || text.contains("Policy::new().ttl(::core::time::Duration::from_millis(60000));"),
+            "{text}"
+        );
+        assert!(text.contains("__builder.literal(\"@v2\");"), "{text}");
+        assert!(
+            text.contains(
+                "::cachemacro_runtime::__private::put_result(&__cache,__key,&__tags,\
+                 &__CACHEMACRO_POLICY,asyncmove{"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("invalidate_save"), "no companions: {text}");
+        for (output, put) in [("Option<u64>", "put_option"), ("u64", "put_value")] {
+            let output: Type = syn::parse_str(output).unwrap();
+            let text = expanded_with(
+                cache_put,
+                quote!(key = "k"),
+                quote!(
+                    async fn save() -> #output {
+                        loop {}
+                    }
+                ),
+            );
+            assert!(text.contains(&format!("__private::{put}(")), "{text}");
+        }
+    }
+
+    #[test]
+    fn cache_invalidate_prefixes_keys_not_tags() {
+        let text = expanded_with(
+            cache_invalidate,
+            quote!(keys = ["product:<id>"], tags = ["vendor:<vendor>"]),
+            quote!(
+                async fn delete(id: u64, vendor: u64) -> Result<(), String> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![{letmut__builder=\
+                 ::cachemacro_runtime::__private::key_builder(&__cache,"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![{letmut__builder=\
+                 ::cachemacro_runtime::__private::tag_builder("
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("invalidate_after_result(&__cache,__keys,__tags,asyncmove{"),
+            "{text}"
+        );
+        let plain = expanded_with(
+            cache_invalidate,
+            quote!(tags = ["all"]),
+            quote!(
+                async fn touch() -> Option<u8> {
+                    None
+                }
+            ),
+        );
+        assert!(
+            plain.contains("let__keys:::std::vec::Vec<::std::string::String>=::std::vec![];"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("__private::invalidate_after(&__cache,__keys,__tags,"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_item() {
+        let text = expanded_with(
+            cache_put,
+            quote!(ttl = 5),
+            quote!(
+                async fn save(id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(text.starts_with("asyncfnsave(id:u64)->u64{id}"), "{text}");
+        assert!(text.contains("needsa`key`"), "{text}");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The `#[cached]` attribute: cache-aside for `async fn`s.
+//! The `#[cached]` attribute: cache-aside for `async fn`s; and its write paths,
+//! [`#[cache_put]`](macro@cache_put) (write-through) and
+//! [`#[cache_invalidate]`](macro@cache_invalidate).
 //!
 //! Use it through `cachemacro_runtime`, which re-exports it and provides the caches it talks to:
 //!
@@ -36,6 +38,9 @@
 //! generic functions, on functions with `impl Trait` parameters, and on methods of an
 //! `#[async_trait]` impl or trait (write `#[async_trait]` on the impl block and `#[cached]` on
 //! the method, as usual).
+//!
+//! Every `#[cached]` function `name` also gets two [companions](#companions),
+//! `invalidate_<name>` and `refresh_<name>`, taking the same arguments.
 //!
 //! All arguments are optional and can be given in any order, separated by commas.
 //!
@@ -89,6 +94,35 @@
 //! async fn orders(customer: &Customer, page: u32) -> Result<Vec<Order>, DbError> {
 //!     let key = format!("orders:{}:{page}", customer.id);
 //!     cache.try_get_with(&key, default_ttl, || async { db::orders(customer.id, page).await }).await
+//! }
+//! ```
+//!
+//! ## `tags`
+//!
+//! Templates of tags the stored entry carries, written like `key` and naming the same
+//! parameters. Invalidating a tag, with
+//! [`#[cache_invalidate(tags = [..])]`](macro@cache_invalidate) or `Cache::invalidate_tag`,
+//! removes every entry stored with it, however many keys that is: "everything about org 7"
+//! without listing the keys. A tag is named without the cache's key prefix, so by hand the
+//! entries of `org_id = 7` go with `cache.invalidate_tag("org:7")`. The list cannot be empty.
+//!
+//! ```ignore
+//! #[cached(key = "user:<id>", tags = ["org:<org_id>", "users"])]
+//! async fn get_user(id: u64, org_id: u64) -> Result<User, DbError> {
+//!     db::load_user(id).await
+//! }
+//! ```
+//!
+//! Equivalent code without the macro:
+//!
+//! ```ignore
+//! async fn get_user(id: u64, org_id: u64) -> Result<User, DbError> {
+//!     let key = format!("user:{id}");
+//!     let user = cache.try_get_with(&key, default_ttl, || db::load_user(id)).await?;
+//!     // Done when the value is stored: the key joins each tag's index until it expires.
+//!     add_to_index(&format!("org:{org_id}"), &key).await;
+//!     add_to_index("users", &key).await;
+//!     Ok(user)
 //! }
 //! ```
 //!
@@ -316,6 +350,127 @@
 //! }
 //! ```
 //!
+//! ## `sliding`
+//!
+//! `sliding = true` restarts an entry's ttl on every hit, so it lives as long as it keeps being
+//! read, like a session; `false` is the default. A sliding entry has no fixed expiry to refresh
+//! ahead of or to serve past, so it cannot be combined with [`stale`](#stale), with
+//! [`beta`](#beta) or with `early_refresh = true`.
+//!
+//! ```ignore
+//! #[cached(key = "session:<token>", ttl = "30m", sliding = true)]
+//! async fn session(token: String) -> Option<Session> {
+//!     sessions::find(&token).await
+//! }
+//! ```
+//!
+//! Equivalent code without the macro:
+//!
+//! ```ignore
+//! async fn session(token: String) -> Option<Session> {
+//!     let key = format!("session:{token}");
+//!     // GETEX <key> PX 1800000: reads the entry and restarts its ttl in one round trip.
+//!     let ttl = Duration::from_secs(1800);
+//!     if let Some(found) = get_and_touch::<Option<Session>>(&key, ttl).await {
+//!         return found;
+//!     }
+//!     let found = sessions::find(&token).await;
+//!     let _ = cache.set(&key, &found, ttl).await;
+//!     found
+//! }
+//! ```
+//!
+//! ## `ttl_profile`
+//!
+//! Takes the ttl from the cache's profile of that name, looked up when the value is stored, so
+//! operators can tune ttls without a rebuild: profiles are set with
+//! `Cache::builder().ttl_profile("product_price", ttl)` and overridden by the environment
+//! variable `CACHEMACRO_TTL_<NAME>` (`CACHEMACRO_TTL_PRODUCT_PRICE=5m`). A name the cache does
+//! not know falls back to `ttl`, then to the cache's default ttl. Names are made of lowercase
+//! letters, digits and `_`.
+//!
+//! ```ignore
+//! #[cached(key = "price:<sku>", ttl_profile = "product_price", ttl = "1m")]
+//! async fn price(sku: Sku) -> Result<Price, DbError> {
+//!     db::price(sku).await
+//! }
+//! ```
+//!
+//! Equivalent code without the macro:
+//!
+//! ```ignore
+//! async fn price(sku: Sku) -> Result<Price, DbError> {
+//!     let key = format!("price:{sku}");
+//!     let ttl = cache.ttl_profiles.get("product_price").unwrap_or(Duration::from_secs(60));
+//!     cache.try_get_with(&key, ttl, || db::price(sku)).await
+//! }
+//! ```
+//!
+//! ## `version`
+//!
+//! A whole number greater than zero, appended to the key as `@v<version>`: bump it when the
+//! stored type changes shape, and entries written by the previous release are no longer read
+//! (they expire on their own). It follows the template, or the default key.
+//!
+//! ```ignore
+//! #[cached(key = "user:<id>", version = 2)]
+//! async fn get_user(id: u64) -> Result<UserV2, DbError> {
+//!     db::load_user(id).await
+//! }
+//! ```
+//!
+//! Equivalent code without the macro:
+//!
+//! ```ignore
+//! async fn get_user(id: u64) -> Result<UserV2, DbError> {
+//!     let key = format!("user:{id}@v2");
+//!     cache.try_get_with(&key, default_ttl, || db::load_user(id)).await
+//! }
+//! ```
+//!
+//! ## Companions
+//!
+//! `#[cached] async fn get_user(id)` also defines `invalidate_get_user(id)` and
+//! `refresh_get_user(id)`, next to it, with the same visibility, generics and parameters (and
+//! the same receiver, for a method: `repo.invalidate_get_user(id)`). They render the key the
+//! way `get_user` does, `cache`, template and `version` included:
+//!
+//! - `invalidate_get_user(id).await` removes the entry, and voids a load of it in flight, so
+//!   that the next `get_user(id)` runs the body. It returns the runtime's `Result<()>`: `Err`
+//!   when the cache could not be reached.
+//! - `refresh_get_user(id).await` removes the entry, then calls `get_user(id)`, which runs the
+//!   body, stores the result and returns it. A failure to remove the entry is ignored, as
+//!   `get_user` ignores the cache's failures.
+//!
+//! `companions = false` leaves them out. It is needed where extra methods cannot go: on a
+//! method of a trait impl written with plain `async fn` (methods of an `#[async_trait]` impl
+//! never get companions), or when the names are taken.
+//!
+//! ```ignore
+//! #[cached(key = "user:<id>")]
+//! pub async fn get_user(id: u64) -> Result<User, DbError> {
+//!     db::load_user(id).await
+//! }
+//!
+//! async fn rename(id: u64, name: &str) -> Result<User, DbError> {
+//!     db::rename_user(id, name).await?;
+//!     refresh_get_user(id).await
+//! }
+//! ```
+//!
+//! Equivalent code without the macro, for the companions:
+//!
+//! ```ignore
+//! pub async fn invalidate_get_user(id: u64) -> cachemacro_runtime::Result<()> {
+//!     cache.delete(&format!("user:{id}")).await
+//! }
+//!
+//! pub async fn refresh_get_user(id: u64) -> Result<User, DbError> {
+//!     let _ = cache.delete(&format!("user:{id}")).await;
+//!     get_user(id).await
+//! }
+//! ```
+//!
 //! ## `crate`
 //!
 //! The path of the runtime crate, `::cachemacro_runtime` by default. Set it when the runtime is
@@ -342,9 +497,9 @@
 //!   reference, lifetime, `impl Trait` or `Self` in their types, no `ref` bindings): the refresh
 //!   runs in a background task and the caller returns at once. The body's future must then be
 //!   `Send` and `'static`, and the return type `Send`; a body that holds an `Rc` across an
-//!   `.await`, for example, does not compile. Write `early_refresh = false` (without `stale`) to
-//!   lift that requirement: such a function never refreshes, so its body never outlives the
-//!   call.
+//!   `.await`, for example, does not compile. Write `early_refresh = false` (without `stale`), or
+//!   `sliding = true`, to lift that requirement: such a function never refreshes, so its body
+//!   never outlives the call.
 //! - Any other function, such as a method taking `&self` or a function taking `&str`: the
 //!   refresh runs in the task of the caller that drew it, which waits for the body before it
 //!   returns the current value; the other callers are served meanwhile.
@@ -353,10 +508,14 @@
 //!
 //! Mistakes are reported at the offending token, all at once: an unknown or repeated argument,
 //! a duration that is zero, negative or malformed, a `beta` that is not a number greater than
-//! zero, `beta` with `early_refresh = false`, a template placeholder that names no parameter
-//! or is not separated from the previous one, `negative_ttl` or `cache_none` on a function
-//! that does not return `Option`, and a function that is not `async`. The function itself is
-//! still emitted unchanged, so code calling it reports no further errors.
+//! zero, `beta` with `early_refresh = false`, `sliding = true` with `stale`, `beta` or
+//! `early_refresh = true`, a template placeholder (in `key`, `keys` or `tags`) that names no
+//! parameter or is not separated from the previous one, an empty `tags` or `keys` list, a
+//! `ttl_profile` name with other characters than lowercase letters, digits and `_`, a `version`
+//! that is not a whole number greater than zero, `negative_ttl` or `cache_none` on a function
+//! that does not return `Option`, a `#[cache_put]` without `key`, a `#[cache_invalidate]`
+//! without `keys` or `tags`, and a function that is not `async`. The function itself is still
+//! emitted unchanged, so code calling it reports no further errors.
 
 mod ast;
 mod attr;
@@ -379,11 +538,289 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// Arguments, all optional: `ttl`, `key`, `cache`, `negative_ttl`, `cache_none`, `lock`,
-/// `lock_timeout`, `early_refresh`, `beta`, `stale` and `crate`.
-/// Each is described, with an example and the equivalent code without the macro, in the
-/// [documentation of the `cachemacro` crate](https://docs.rs/cachemacro).
+/// Arguments, all optional: `ttl`, `key`, `tags`, `cache`, `negative_ttl`, `cache_none`,
+/// `lock`, `lock_timeout`, `early_refresh`, `beta`, `stale`, `sliding`, `ttl_profile`,
+/// `version`, `companions` and `crate`. Each is described, with an example and the equivalent
+/// code without the macro, in the
+/// [documentation of the `cachemacro` crate](https://docs.rs/cachemacro). The function also gets
+/// two [companions](https://docs.rs/cachemacro#companions), `invalidate_<name>` and
+/// `refresh_<name>`.
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::cached(args.into(), item.into()).into()
+}
+
+/// Write-through: runs the `async fn`, then stores what it returned under `key`, so that the
+/// `#[cached]` function reading that key sees the new value at once.
+///
+/// ```ignore
+/// use cachemacro_runtime::{cache_put, cached};
+///
+/// #[cached(ttl = "1h", key = "user:<id>")]
+/// async fn get_user(id: u64) -> Result<User, DbError> {
+///     db::load_user(id).await
+/// }
+///
+/// #[cache_put(ttl = "1h", key = "user:<user.id>")]
+/// async fn save_user(user: User) -> Result<User, DbError> {
+///     db::save_user(user).await // returns the saved row
+/// }
+/// ```
+///
+/// The key is rendered before the body runs, so it reads the arguments as they were passed. The
+/// body runs first, so the cache never holds a value the database refused; what is stored then
+/// depends on the return type, as for `#[cached]`:
+///
+/// - `Result<T, E>`: `Ok` values are stored; after an `Err` the key is removed, since what the
+///   cache held may be wrong too.
+/// - `Option<T>`: `Some` is stored for the `ttl`, `None` for 60 seconds.
+/// - anything else: every value is stored.
+///
+/// A store also voids the loads of that key still in flight, so a `#[cached]` call that read the
+/// database before the write cannot overwrite the new value with the old one afterwards. A cache
+/// that fails never reaches the caller: the function's result is returned as it is, and the key
+/// is removed instead if it can be. The stored type must implement `Serialize` and
+/// `DeserializeOwned`, as for `#[cached]`.
+///
+/// Works on free functions, on methods taking any form of `self`, and on generic functions.
+///
+/// Equivalent code without the macro:
+///
+/// ```ignore
+/// async fn save_user(user: User) -> Result<User, DbError> {
+///     let key = format!("user:{}", user.id);
+///     let saved = db::save_user(user).await;
+///     let _ = match &saved {
+///         // Also voids the key's loads in flight.
+///         Ok(user) => cache.set(&key, user, Duration::from_secs(3600)).await,
+///         Err(_) => cache.delete(&key).await,
+///     };
+///     saved
+/// }
+/// ```
+///
+/// ## `key`
+///
+/// Required: the key to write, as a template, exactly as the [`key` of
+/// `#[cached]`](https://docs.rs/cachemacro#key). Use the template of the `#[cached]` function
+/// that reads the entry, naming this function's parameters: `"user:<user.id>"` here writes what
+/// `"user:<id>"` reads. A `#[cached]` function without `key` reads under its default key,
+/// which a write cannot name: give it a `key`.
+///
+/// ```ignore
+/// #[cache_put(key = "product:<product.sku>")]
+/// async fn update_product(product: Product) -> Result<Product, DbError> {
+///     db::update_product(product).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with `key` being `format!("product:{}",
+/// product.sku)` and the cache's default ttl.
+///
+/// ## `ttl`
+///
+/// How long the stored value lives, in the forms of the [`ttl` of
+/// `#[cached]`](https://docs.rs/cachemacro#ttl); the cache's default ttl without it. Give it the
+/// same value as the `#[cached]` function that reads the entry.
+///
+/// ```ignore
+/// #[cache_put(key = "rate:<currency>", ttl = "5m")]
+/// async fn set_rate(currency: Currency, rate: f64) -> Result<f64, DbError> {
+///     db::set_rate(currency, rate).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with the value stored for
+/// `Duration::from_secs(300)`.
+///
+/// ## `ttl_profile`
+///
+/// Looks the ttl up when the value is stored, under this name in the cache's profiles, as the
+/// [`ttl_profile` of `#[cached]`](https://docs.rs/cachemacro#ttl_profile) does; `ttl`, then the
+/// cache's default, apply to a name the cache does not know.
+///
+/// ```ignore
+/// #[cache_put(key = "price:<sku>", ttl_profile = "product_price")]
+/// async fn set_price(sku: Sku, price: Price) -> Result<Price, DbError> {
+///     db::set_price(sku, price).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with the ttl being
+/// `cache.ttl_profiles.get("product_price").unwrap_or(default_ttl)`.
+///
+/// ## `tags`
+///
+/// Templates of the tags the stored entry carries, as the [`tags` of
+/// `#[cached]`](https://docs.rs/cachemacro#tags): a later `#[cache_invalidate(tags = [..])]`
+/// naming one of them removes the entry.
+///
+/// ```ignore
+/// #[cache_put(key = "user:<user.id>", tags = ["org:<user.org_id>"])]
+/// async fn save_user(user: User) -> Result<User, DbError> {
+///     db::save_user(user).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with the key also recorded in the index of the
+/// tag `format!("org:{}", user.org_id)`.
+///
+/// ## `version`
+///
+/// Appends `@v<version>` to the key, as the [`version` of
+/// `#[cached]`](https://docs.rs/cachemacro#version): give the same number as the function that
+/// reads the entry.
+///
+/// ```ignore
+/// #[cache_put(key = "user:<user.id>", version = 2)]
+/// async fn save_user(user: User) -> Result<User, DbError> {
+///     db::save_user(user).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with `key` being `format!("user:{}@v2",
+/// user.id)`.
+///
+/// ## `cache`
+///
+/// The cache to write to, as the [`cache` of `#[cached]`](https://docs.rs/cachemacro#cache):
+/// an expression giving a `Cache`, `&Cache` or anything that dereferences to one; the global
+/// cache without it.
+///
+/// ```ignore
+/// impl Repo {
+///     #[cache_put(cache = self.cache, key = "user:<user.id>")]
+///     async fn save_user(&self, user: User) -> Result<User, DbError> {
+///         self.db.save_user(user).await
+///     }
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with `self.cache` as `cache`.
+///
+/// ## `crate`
+///
+/// The path of the runtime crate, as the
+/// [`crate` of `#[cached]`](https://docs.rs/cachemacro#crate).
+///
+/// ```ignore
+/// #[cache_put(crate = "my_platform::cachemacro_runtime", key = "user:<user.id>")]
+/// async fn save_user(user: User) -> Result<User, DbError> {
+///     db::save_user(user).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: the same expansion, with every path into the runtime
+/// starting at `my_platform::cachemacro_runtime`.
+#[proc_macro_attribute]
+pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::cache_put(args.into(), item.into()).into()
+}
+
+/// Invalidation: runs the `async fn`, then removes the entries under `keys` and every entry
+/// carrying one of `tags`, so that the next `#[cached]` call reloads them.
+///
+/// ```ignore
+/// use cachemacro_runtime::cache_invalidate;
+///
+/// #[cache_invalidate(keys = ["product:<id>"], tags = ["vendor:<vendor_id>"])]
+/// async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
+///     db::delete_product(id).await
+/// }
+/// ```
+///
+/// Keys and tags are rendered before the body runs, so they read the arguments as they were
+/// passed. For a function returning `Result`, nothing is removed after an `Err`: the database
+/// did not change. For any other return type, the entries are removed after every call.
+/// Removing a key also voids the loads of it still in flight, so a `#[cached]` call that read the
+/// database before the write cannot store the old value afterwards. A cache that fails never
+/// reaches the caller: the function's result is returned as it is.
+///
+/// At least one of `keys` and `tags` is required. Works on free functions, on methods taking
+/// any form of `self`, and on generic functions.
+///
+/// Equivalent code without the macro:
+///
+/// ```ignore
+/// async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
+///     let keys = vec![format!("product:{id}")];
+///     let tags = vec![format!("vendor:{vendor_id}")];
+///     let deleted = db::delete_product(id).await;
+///     if deleted.is_ok() {
+///         for key in keys {
+///             let _ = cache.delete(&key).await; // also voids the key's loads in flight
+///         }
+///         for tag in tags {
+///             let _ = cache.invalidate_tag(&tag).await;
+///         }
+///     }
+///     deleted
+/// }
+/// ```
+///
+/// ## `keys`
+///
+/// Templates of the keys to remove, written like the [`key` of
+/// `#[cached]`](https://docs.rs/cachemacro#key) and naming this function's parameters. Use the
+/// template of the `#[cached]` function that reads each entry, with its `@v<version>` suffix if
+/// it has a `version`.
+///
+/// ```ignore
+/// #[cache_invalidate(keys = ["product:<product.id>", "category:<product.category>"])]
+/// async fn update_product(product: Product) -> Result<(), DbError> {
+///     db::update_product(product).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with `keys` being
+/// `vec![format!("product:{}", product.id), format!("category:{}", product.category)]`.
+///
+/// ## `tags`
+///
+/// Templates of tags: every entry that a `#[cached]` or `#[cache_put]` function stored with one
+/// of them is removed. See the [`tags` of `#[cached]`](https://docs.rs/cachemacro#tags).
+///
+/// ```ignore
+/// #[cache_invalidate(tags = ["org:<org_id>"])]
+/// async fn rename_org(org_id: u64, name: String) -> Result<(), DbError> {
+///     db::rename_org(org_id, &name).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with `tags` being
+/// `vec![format!("org:{org_id}")]` and no keys.
+///
+/// ## `cache`
+///
+/// The cache to remove the entries from, as the [`cache` of
+/// `#[cached]`](https://docs.rs/cachemacro#cache); the global cache without it.
+///
+/// ```ignore
+/// impl Repo {
+///     #[cache_invalidate(cache = self.cache, keys = ["user:<id>"])]
+///     async fn delete_user(&self, id: u64) -> Result<(), DbError> {
+///         self.db.delete_user(id).await
+///     }
+/// }
+/// ```
+///
+/// Equivalent code without the macro: as above, with `self.cache` as `cache`.
+///
+/// ## `crate`
+///
+/// The path of the runtime crate, as the
+/// [`crate` of `#[cached]`](https://docs.rs/cachemacro#crate).
+///
+/// ```ignore
+/// #[cache_invalidate(crate = "my_platform::cachemacro_runtime", keys = ["user:<id>"])]
+/// async fn delete_user(id: u64) -> Result<(), DbError> {
+///     db::delete_user(id).await
+/// }
+/// ```
+///
+/// Equivalent code without the macro: the same expansion, with every path into the runtime
+/// starting at `my_platform::cachemacro_runtime`.
+#[proc_macro_attribute]
+pub fn cache_invalidate(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::cache_invalidate(args.into(), item.into()).into()
 }

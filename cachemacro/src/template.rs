@@ -1,4 +1,4 @@
-//! Key templates: the `key = "user:<id>"` argument.
+//! Templates: the `key = "user:<id>"`, `keys = [..]` and `tags = [..]` arguments.
 //!
 //! A template is literal text with `<name>` placeholders. A placeholder names a parameter and may
 //! reach into its fields: `<user.id>`, `<self.tenant>`, `<pair.0>`. Whether the names exist is
@@ -9,7 +9,7 @@ use std::fmt::{self, Display};
 use proc_macro2::Span;
 use syn::LitStr;
 
-/// A parsed key template and the span of the string literal it came from.
+/// A parsed template and the span of the string literal it came from.
 pub(crate) struct Template {
     pub span: Span,
     pub segments: Vec<Segment>,
@@ -42,9 +42,10 @@ impl Display for Placeholder {
 }
 
 impl Template {
-    /// Parses the template in `literal`; an error points at the whole literal.
-    pub(crate) fn parse(literal: &LitStr) -> syn::Result<Self> {
-        let segments = parse_segments(&literal.value())
+    /// Parses the template in `literal`, given as the argument `argument` (`key`, `keys` or
+    /// `tags`, which error messages quote); an error points at the whole literal.
+    pub(crate) fn parse(literal: &LitStr, argument: &str) -> syn::Result<Self> {
+        let segments = parse_segments(&literal.value(), argument)
             .map_err(|message| syn::Error::new(literal.span(), message))?;
         Ok(Template {
             span: literal.span(),
@@ -70,9 +71,17 @@ fn is_plain(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
 }
 
-fn parse_segments(template: &str) -> Result<Vec<Segment>, String> {
+fn parse_segments(template: &str, argument: &str) -> Result<Vec<Segment>, String> {
+    let noun = if argument == "tags" { "tag" } else { "key" };
     if template.is_empty() {
-        return Err("the key template is empty; write for example `key = \"user:<id>\"`".into());
+        let example = if argument == "key" {
+            "key = \"user:<id>\"".to_owned()
+        } else {
+            format!("{argument} = [\"user:<id>\"]")
+        };
+        return Err(format!(
+            "the {noun} template is empty; write for example `{example}`"
+        ));
     }
     let mut segments = Vec::new();
     // The placeholder before the current position, and whether a separator followed it.
@@ -90,9 +99,9 @@ fn parse_segments(template: &str) -> Result<Vec<Segment>, String> {
             return Ok(segments);
         }
         if tail.starts_with('>') {
-            return Err(
-                "unmatched `>` in the key template; placeholders are written `<name>`".into(),
-            );
+            return Err(format!(
+                "unmatched `>` in the {noun} template; placeholders are written `<name>`"
+            ));
         }
         let inner = &tail[1..];
         let inner_end = match inner.find(['<', '>']) {
@@ -100,11 +109,11 @@ fn parse_segments(template: &str) -> Result<Vec<Segment>, String> {
             _ => {
                 let unclosed = &tail[..inner.find('<').map_or(tail.len(), |end| end + 1)];
                 return Err(format!(
-                    "unclosed placeholder `{unclosed}` in the key template; close it with `>`"
+                    "unclosed placeholder `{unclosed}` in the {noun} template; close it with `>`"
                 ));
             }
         };
-        let placeholder = parse_placeholder(&inner[..inner_end])?;
+        let placeholder = parse_placeholder(&inner[..inner_end], noun)?;
         let text = placeholder.to_string();
         if let Some(previous) = &previous {
             if !separated {
@@ -122,11 +131,11 @@ fn parse_segments(template: &str) -> Result<Vec<Segment>, String> {
     }
 }
 
-fn parse_placeholder(path: &str) -> Result<Placeholder, String> {
+fn parse_placeholder(path: &str, noun: &str) -> Result<Placeholder, String> {
     if path.is_empty() {
-        return Err(
-            "empty placeholder `<>` in the key template; name a parameter, e.g. `<id>`".into(),
-        );
+        return Err(format!(
+            "empty placeholder `<>` in the {noun} template; name a parameter, e.g. `<id>`"
+        ));
     }
     let mut parts = path.split('.');
     let root = parts.next().unwrap_or_default();
@@ -182,13 +191,16 @@ mod tests {
 
     #[test]
     fn literal_only() {
-        assert_eq!(parse_segments("users:all"), Ok(vec![literal("users:all")]));
+        assert_eq!(
+            parse_segments("users:all", "key"),
+            Ok(vec![literal("users:all")])
+        );
     }
 
     #[test]
     fn placeholders_and_literals() {
         assert_eq!(
-            parse_segments("user:<id>:<name>"),
+            parse_segments("user:<id>:<name>", "key"),
             Ok(vec![
                 literal("user:"),
                 placeholder("id", &[]),
@@ -201,7 +213,7 @@ mod tests {
     #[test]
     fn field_paths() {
         assert_eq!(
-            parse_segments("<self.tenant>/<query.page.0>"),
+            parse_segments("<self.tenant>/<query.page.0>", "key"),
             Ok(vec![
                 placeholder("self", &["tenant"]),
                 literal("/"),
@@ -212,53 +224,56 @@ mod tests {
 
     #[test]
     fn placeholder_may_start_or_end_the_template() {
-        assert_eq!(parse_segments("<id>"), Ok(vec![placeholder("id", &[])]));
+        assert_eq!(
+            parse_segments("<id>", "key"),
+            Ok(vec![placeholder("id", &[])])
+        );
     }
 
     #[test]
     fn separator_needs_one_character_that_is_not_plain() {
-        let error = parse_segments("<a><b>").unwrap_err();
+        let error = parse_segments("<a><b>", "key").unwrap_err();
         assert!(
             error.starts_with(
                 "placeholders `<a>` and `<b>` must be separated by a character such as `:`"
             ),
             "{error}"
         );
-        assert!(parse_segments("<a>x-y.z_1<b>").is_err());
-        assert!(parse_segments("<a>x/y<b>").is_ok());
-        assert!(parse_segments("<a> <b>").is_ok());
+        assert!(parse_segments("<a>x-y.z_1<b>", "key").is_err());
+        assert!(parse_segments("<a>x/y<b>", "key").is_ok());
+        assert!(parse_segments("<a> <b>", "key").is_ok());
     }
 
     #[test]
     fn separation_is_checked_between_each_pair() {
-        assert!(parse_segments("<a>:<b><c>").is_err());
-        assert!(parse_segments("<a>:<b>:<c>").is_ok());
+        assert!(parse_segments("<a>:<b><c>", "key").is_err());
+        assert!(parse_segments("<a>:<b>:<c>", "key").is_ok());
     }
 
     #[test]
     fn unclosed_placeholder() {
-        let error = parse_segments("user:<id").unwrap_err();
+        let error = parse_segments("user:<id", "key").unwrap_err();
         assert!(error.starts_with("unclosed placeholder `<id`"), "{error}");
-        let error = parse_segments("<a<b>").unwrap_err();
+        let error = parse_segments("<a<b>", "key").unwrap_err();
         assert!(error.starts_with("unclosed placeholder `<a`"), "{error}");
     }
 
     #[test]
     fn stray_closing_bracket() {
-        assert!(parse_segments("user>:<id>")
+        assert!(parse_segments("user>:<id>", "key")
             .unwrap_err()
             .starts_with("unmatched `>`"));
-        assert!(parse_segments("<id>>")
+        assert!(parse_segments("<id>>", "key")
             .unwrap_err()
             .starts_with("unmatched `>`"));
     }
 
     #[test]
     fn empty_placeholder_and_template() {
-        assert!(parse_segments("a:<>")
+        assert!(parse_segments("a:<>", "key")
             .unwrap_err()
             .starts_with("empty placeholder"));
-        assert!(parse_segments("")
+        assert!(parse_segments("", "key")
             .unwrap_err()
             .starts_with("the key template is empty"));
     }
@@ -269,7 +284,7 @@ mod tests {
             "<1a>", "<a b>", "<_>", "<a.>", "<.a>", "<a..b>", "<a.01>", "<a.b-c>",
         ] {
             assert!(
-                parse_segments(template)
+                parse_segments(template, "key")
                     .unwrap_err()
                     .starts_with("invalid placeholder"),
                 "{template}"

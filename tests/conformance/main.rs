@@ -8,6 +8,7 @@ use cachemacro_runtime::Cache;
 use cachemacro_tests::RedisServer;
 
 mod basics;
+mod invalidation;
 mod stampede;
 
 /// A second cache over the same store as the fixture: another process, as far as the store can
@@ -89,9 +90,22 @@ conformance! {
         get_set_delete_by_hand,
         get_with_loads_once,
     ],
+    invalidation: [
+        write_through_stores_what_the_database_accepted,
+        write_through_failure_removes_the_key_and_returns_the_error,
+        invalidation_by_keys_and_tags_after_success_only,
+        invalidate_tag_drops_every_entry_that_carried_it,
+        a_load_in_flight_cannot_resurrect_a_tag_invalidated_value,
+        a_load_in_flight_cannot_resurrect_a_key_invalidated_value,
+        a_load_in_flight_cannot_overwrite_a_write_through,
+        the_tag_index_forgets_expired_entries,
+        sliding_ttl_lives_while_read_and_expires_when_not,
+        versions_do_not_read_each_others_entries,
+        companions_invalidate_and_refresh_one_call,
+    ],
     stampede: [
-        backend_lock_is_exclusive_and_token_checked,
-        backend_lock_of_a_dead_holder_expires,
+        backend_fill_lock_is_exclusive_and_token_checked,
+        backend_fill_lock_of_a_dead_holder_expires,
         a_thousand_callers_on_a_cold_key_load_once,
         waiters_of_a_failed_load_get_its_error,
         waiters_never_wait_past_lock_timeout,

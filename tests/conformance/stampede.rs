@@ -10,38 +10,64 @@ use cachemacro_runtime::{cached, Cache};
 
 use crate::SharedStore;
 
-pub async fn backend_lock_is_exclusive_and_token_checked<B: Backend>(_: &Cache, backend: &B) {
+pub async fn backend_fill_lock_is_exclusive_and_token_checked<B: Backend>(_: &Cache, backend: &B) {
     let ttl = Duration::from_secs(60);
-    assert!(backend.try_lock("l", "token-a", ttl).await.unwrap());
-    assert!(!backend.try_lock("l", "token-b", ttl).await.unwrap());
-    assert!(
-        !backend.unlock("l", "token-b").await.unwrap(),
-        "a stranger cannot free it"
-    );
-    assert!(!backend.try_lock("l", "token-b", ttl).await.unwrap());
-    assert!(backend.unlock("l", "token-a").await.unwrap());
-    assert!(backend.try_lock("l", "token-b", ttl).await.unwrap());
-}
-
-pub async fn backend_lock_of_a_dead_holder_expires<B: Backend>(_: &Cache, backend: &B) {
-    assert!(backend
-        .try_lock("l", "dead", Duration::from_millis(50))
+    let first = backend
+        .begin_fill("k", Some(("token-a", ttl)))
         .await
-        .unwrap());
-    for _ in 0..100 {
-        if backend
-            .try_lock("l", "next", Duration::from_secs(60))
+        .unwrap();
+    assert!(first.locked);
+    assert!(
+        !backend
+            .begin_fill("k", Some(("token-b", ttl)))
             .await
             .unwrap()
-        {
-            assert!(
-                !backend.unlock("l", "dead").await.unwrap(),
-                "the late holder frees nothing"
-            );
-            assert!(!backend
-                .try_lock("l", "third", Duration::from_secs(60))
+            .locked
+    );
+    backend
+        .finish_fill("k", None, first.version, Some("token-b"))
+        .await
+        .unwrap();
+    let stranger = backend
+        .begin_fill("k", Some(("token-b", ttl)))
+        .await
+        .unwrap();
+    assert!(!stranger.locked, "a stranger's token frees nothing");
+    backend
+        .finish_fill("k", None, first.version, Some("token-a"))
+        .await
+        .unwrap();
+    assert!(
+        backend
+            .begin_fill("k", Some(("token-b", ttl)))
+            .await
+            .unwrap()
+            .locked
+    );
+}
+
+pub async fn backend_fill_lock_of_a_dead_holder_expires<B: Backend>(_: &Cache, backend: &B) {
+    let short = Duration::from_millis(50);
+    let dead = backend
+        .begin_fill("k", Some(("dead", short)))
+        .await
+        .unwrap();
+    assert!(dead.locked);
+    for _ in 0..100 {
+        let next = backend
+            .begin_fill("k", Some(("next", Duration::from_secs(60))))
+            .await
+            .unwrap();
+        if next.locked {
+            backend
+                .finish_fill("k", None, dead.version, Some("dead"))
                 .await
-                .unwrap());
+                .unwrap();
+            let third = backend
+                .begin_fill("k", Some(("third", Duration::from_secs(60))))
+                .await
+                .unwrap();
+            assert!(!third.locked, "the late holder freed nobody else's lock");
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -104,17 +130,20 @@ pub async fn waiters_of_a_failed_load_get_its_error<B: Backend>(cache: &Cache, _
     assert_eq!(loads.load(SeqCst), 2, "the error was not cached");
 }
 
-#[cached(ttl = 60, key = "held:<id>", cache = cache, lock_timeout = "300ms")]
-async fn read_behind_a_lock(
+/// The same entry as [`read_behind_a_lock`], from a process configured with a long lock.
+#[cached(ttl = 60, key = "held:<id>", cache = cache, lock_timeout = "1h")]
+async fn hang_holding_the_lock(
     cache: &Cache,
     started: &AtomicBool,
-    hang: bool,
     id: u64,
 ) -> Result<String, String> {
     started.store(true, SeqCst);
-    if hang {
-        std::future::pending::<()>().await;
-    }
+    std::future::pending::<()>().await;
+    Ok(format!("never {id}"))
+}
+
+#[cached(ttl = 60, key = "held:<id>", cache = cache, lock_timeout = "300ms")]
+async fn read_behind_a_lock(cache: &Cache, id: u64) -> Result<String, String> {
     Ok(format!("row {id}"))
 }
 
@@ -123,14 +152,14 @@ pub async fn waiters_never_wait_past_lock_timeout<B: SharedStore>(cache: &Cache,
     let holder_started = Arc::new(AtomicBool::new(false));
     let holder = {
         let started = Arc::clone(&holder_started);
-        tokio::spawn(async move { read_behind_a_lock(&holder_cache, &started, true, 5).await })
+        tokio::spawn(async move { hang_holding_the_lock(&holder_cache, &started, 5).await })
     };
     while !holder_started.load(SeqCst) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
     let started = Instant::now();
-    let value = read_behind_a_lock(cache, &AtomicBool::new(false), false, 5).await;
+    let value = read_behind_a_lock(cache, 5).await;
     let waited = started.elapsed();
     holder.abort();
 

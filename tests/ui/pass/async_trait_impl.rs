@@ -1,11 +1,13 @@
 use async_trait::async_trait;
-use cachemacro_runtime::{cached, Cache};
+use cachemacro_runtime::{cache_invalidate, cache_put, cached, Cache};
 
 #[async_trait]
 pub trait Repo {
     async fn get(&self, id: u64) -> Option<String>;
     async fn count(&self) -> Result<u64, String>;
     async fn bump(&mut self, by: u64) -> u64;
+    async fn put(&self, id: u64) -> Option<String>;
+    async fn remove(&mut self, id: u64) -> Result<(), String>;
 }
 
 pub struct Db {
@@ -30,6 +32,17 @@ impl Repo for Db {
         self.rows += by;
         self.rows
     }
+
+    #[cache_put(key = "repo:<id>", ttl = 60)]
+    async fn put(&self, id: u64) -> Option<String> {
+        Some(format!("put {id}"))
+    }
+
+    #[cache_invalidate(keys = ["repo:<id>"])]
+    async fn remove(&mut self, id: u64) -> Result<(), String> {
+        self.rows -= id;
+        Ok(())
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -42,4 +55,8 @@ async fn main() {
     assert_eq!(db.get(5).await, None);
     assert_eq!(db.count().await, Ok(2));
     assert_eq!(db.bump(1).await, 3);
+    assert_eq!(db.put(1).await, Some(String::from("put 1")));
+    assert_eq!(db.get(1).await, Some(String::from("put 1")));
+    assert_eq!(db.remove(1).await, Ok(()));
+    assert_eq!(db.get(1).await, Some(String::from("1")));
 }

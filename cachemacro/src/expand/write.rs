@@ -1,0 +1,120 @@
+//! The write paths: `#[cache_put]` stores what the function returns, `#[cache_invalidate]`
+//! removes entries once it has run.
+//!
+//! Input:
+//!
+//! ```text
+//! #[cache_put(key = "user:<user.id>", ttl = "1h", tags = ["org:<user.org>"])]
+//! async fn save_user(user: User) -> Result<User, DbError> {
+//!     db::save(user).await
+//! }
+//! ```
+//!
+//! Output:
+//!
+//! ```text
+//! async fn save_user(user: User) -> Result<User, DbError> {
+//!     static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
+//!         ::cachemacro_runtime::__private::Policy::new()
+//!             .ttl(::core::time::Duration::from_millis(3600000));
+//!     let __cache = ::cachemacro_runtime::__private::global_cache();
+//!     let __key = { /* "user:", user.id */ };
+//!     let __tags: [::std::string::String; 1] = [{ /* "org:", user.org */ }];
+//!     ::cachemacro_runtime::__private::put_result(
+//!         &__cache,
+//!         __key,
+//!         &__tags,
+//!         &__CACHEMACRO_POLICY,
+//!         async move { /* fake return */ { db::save(user).await } },
+//!     )
+//!     .await
+//! }
+//! ```
+//!
+//! Input:
+//!
+//! ```text
+//! #[cache_invalidate(keys = ["product:<id>"], tags = ["vendor:<vendor_id>"])]
+//! async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
+//!     db::delete(id).await
+//! }
+//! ```
+//!
+//! Output:
+//!
+//! ```text
+//! async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
+//!     let __cache = ::cachemacro_runtime::__private::global_cache();
+//!     // Both `::std::vec::Vec<::std::string::String>`:
+//!     let __keys = ::std::vec![{ /* "product:", id */ }];
+//!     let __tags = ::std::vec![{ /* "vendor:", vendor_id */ }];
+//!     ::cachemacro_runtime::__private::invalidate_after_result(
+//!         &__cache,
+//!         __keys,
+//!         __tags,
+//!         async move { /* fake return */ { db::delete(id).await } },
+//!     )
+//!     .await
+//! }
+//! ```
+//!
+//! Keys and tags are rendered before the body runs, which may move the arguments they read.
+//! The body is a plain future awaited in the caller's task, so methods and borrowed parameters
+//! need nothing special. `invalidate_after_result` invalidates only after an `Ok`;
+//! `invalidate_after`, for every other return type, after any value.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::key::{self, Start};
+use super::{
+    body_future, by_return, cache_init, erase_impl_trait, let_tags, local, policy, private_path,
+    with_body,
+};
+use crate::ast::{Function, Returns};
+use crate::attr::Args;
+
+pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
+    let private = private_path(args);
+    let cache = local("__cache");
+    let key = local("__key");
+    let tags = local("__tags");
+    let cache_init = cache_init(args, &private);
+    let key_init = key::entry_key(args, func, &private, &cache);
+    let let_tags = let_tags(args, &private, &tags);
+    let policy = policy(args, func.returns, &private);
+    let put = by_return("put", func.returns);
+    let body_future = body_future(func, &erase_impl_trait(&func.output));
+    let statements = quote! {
+        static __CACHEMACRO_POLICY: #private::Policy = #policy;
+        let #cache = #cache_init;
+        let #key = #key_init;
+        #let_tags
+        #private::#put(&#cache, #key, &#tags, &__CACHEMACRO_POLICY, #body_future).await
+    };
+    with_body(func, statements)
+}
+
+pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
+    let private = private_path(args);
+    let cache = local("__cache");
+    let keys_local = local("__keys");
+    let tags_local = local("__tags");
+    let cache_init = cache_init(args, &private);
+    let keys = args.keys.iter().flat_map(|keys| &keys.value);
+    let keys =
+        keys.map(|template| key::render(template, &private, Start::CachePrefix(&cache), None));
+    let tags = key::tags(args, &private);
+    let invalidate = match func.returns {
+        Returns::Result => quote!(invalidate_after_result),
+        Returns::Option | Returns::Plain => quote!(invalidate_after),
+    };
+    let body_future = body_future(func, &erase_impl_trait(&func.output));
+    let statements = quote! {
+        let #cache = #cache_init;
+        let #keys_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#keys),*];
+        let #tags_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];
+        #private::#invalidate(&#cache, #keys_local, #tags_local, #body_future).await
+    };
+    with_body(func, statements)
+}

@@ -1,0 +1,11 @@
+use cachemacro_runtime::cache_invalidate;
+
+#[cache_invalidate()]
+pub async fn delete(id: u64) -> Result<(), String> {
+    let _ = id;
+    Ok(())
+}
+
+fn main() {
+    let _ = delete(1);
+}
