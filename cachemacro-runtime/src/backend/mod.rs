@@ -4,7 +4,7 @@
 //! included) and are held to the same behaviour by one conformance suite.
 //!
 //! Next to each entry key `k` a backend keeps, in the same Redis Cluster hash slot
-//! ([`companion`](crate::key) keys):
+//! (companion keys):
 //! - `{k}#v`, the key's version: bumped by every invalidation and write-through, read when a
 //!   fill starts and compared when it ends, so a load that began before an invalidation can never
 //!   store what it read (the fill guard, after memcache's leases);
