@@ -26,6 +26,11 @@ echo "==> $(redis-server --version)"
 echo "==> cargo test --workspace --benches"
 cargo test --workspace --benches
 
+# The fuzz targets are outside the workspace (scripts/fuzz.sh runs them); building them checks
+# that they still compile against the parsers they include.
+echo "==> (cd fuzz && cargo build --bins)"
+(cd fuzz && cargo build --bins)
+
 echo "==> cargo test --workspace"
 cargo test --workspace
 

@@ -95,10 +95,10 @@ async fn a_frozen_server_costs_at_most_the_operation_timeout() {
     assert_eq!(after.loads, before.loads + 1, "the loader answered");
     assert_eq!(
         after.errors,
-        before.errors + 2,
-        "the read and the fill's start timed out; nothing was written unguarded"
+        before.errors + 1,
+        "only the read was tried: once it timed out, the call spent no more cache operations"
     );
-    // A bound, not a benchmark: two timeouts of 200 ms, far below a hung call.
+    // A bound, not a benchmark: one timeout of 200 ms, far below a hung call.
     assert!(
         elapsed < Duration::from_secs(3),
         "the call waited {elapsed:?}"

@@ -13,10 +13,12 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::backend::Backend;
 use crate::cache::{with_backend, Cache, Store};
 use crate::envelope::{self, Envelope};
+use crate::error::Error;
 use crate::fill::fill;
 use crate::loader::Loader;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode, Sharing};
 use crate::policy::Policy;
+use crate::resilience::{current_fault, failing_on_faults, Failure};
 
 /// Cache-aside for a function returning a plain value: every value is stored.
 pub async fn cached_value<T, L>(
@@ -26,12 +28,13 @@ pub async fn cached_value<T, L>(
     policy: &Policy,
     loader: L,
     sharing: Sharing<T>,
+    failure: Failure<T>,
 ) -> T
 where
     T: Serialize + DeserializeOwned + 'static,
     L: Loader<T>,
 {
-    cached::<T, PlainMode, L>(cache, key, tags, policy, loader, sharing).await
+    cached::<T, PlainMode, L>(cache, key, tags, policy, loader, sharing, failure).await
 }
 
 /// Cache-aside for a function returning `Result`: `Ok` values are stored, errors returned as is.
@@ -42,13 +45,14 @@ pub async fn cached_result<T, E, L>(
     policy: &Policy,
     loader: L,
     sharing: Sharing<Result<T, E>>,
+    failure: Failure<Result<T, E>>,
 ) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + 'static,
     E: 'static,
     L: Loader<Result<T, E>>,
 {
-    cached::<Result<T, E>, ResultMode, L>(cache, key, tags, policy, loader, sharing).await
+    cached::<Result<T, E>, ResultMode, L>(cache, key, tags, policy, loader, sharing, failure).await
 }
 
 /// Cache-aside for a function returning `Option`: `Some` is stored for the ttl, `None` for the
@@ -60,12 +64,13 @@ pub async fn cached_option<T, L>(
     policy: &Policy,
     loader: L,
     sharing: Sharing<Option<T>>,
+    failure: Failure<Option<T>>,
 ) -> Option<T>
 where
     T: Serialize + DeserializeOwned + 'static,
     L: Loader<Option<T>>,
 {
-    cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing).await
+    cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing, failure).await
 }
 
 async fn cached<R, M, L>(
@@ -75,6 +80,27 @@ async fn cached<R, M, L>(
     policy: &Policy,
     loader: L,
     sharing: Sharing<R>,
+    failure: Failure<R>,
+) -> R
+where
+    M: Mode<R> + 'static,
+    L: Loader<R>,
+{
+    let convert = failure.converter(cache, policy);
+    let served = serve::<R, M, L>(cache, key, tags, policy, loader, &sharing, convert);
+    failing_on_faults(convert, served).await
+}
+
+/// The hit path, and the miss path on a miss. With `on_cache_error = "fail"`, a read that failed
+/// ends the call before the body runs: its error is what the call returns.
+async fn serve<R, M, L>(
+    cache: &Cache,
+    key: String,
+    tags: &[String],
+    policy: &Policy,
+    loader: L,
+    sharing: &Sharing<R>,
+    convert: Option<fn(Error) -> R>,
 ) -> R
 where
     M: Mode<R> + 'static,
@@ -93,7 +119,13 @@ where
             }
             M::from_value(value)
         }
-        Read::Miss => fill::<R, M, L>(cache, &key, tags, policy, loader, &sharing).await,
+        read @ (Read::Miss | Read::Down) => {
+            if let (Some(convert), Some(error)) = (convert, current_fault()) {
+                return convert(error);
+            }
+            let offline = matches!(read, Read::Down);
+            fill::<R, M, L>(cache, &key, tags, policy, loader, sharing, offline).await
+        }
     }
 }
 
@@ -102,6 +134,9 @@ enum Read<V> {
     /// A hit that should also refresh the entry.
     Refresh(V, Why),
     Miss,
+    /// The backend is unreachable, slow or behind an open breaker: a miss that should not
+    /// spend more cache operations (each would cost up to the operation timeout).
+    Down,
 }
 
 #[derive(Clone, Copy)]
@@ -126,15 +161,19 @@ async fn read<V: DeserializeOwned>(cache: &Cache, key: &str, policy: &Policy) ->
             Ok(Some(bytes)) => judge(cache, bytes.as_ref(), policy),
             Ok(None) => Read::Miss,
             Err(error) => {
-                counters.error();
+                cache.record_fault(&error);
                 tracing::debug!(%error, "cache read failed; loading instead");
-                Read::Miss
+                if error.is_unavailable() {
+                    Read::Down
+                } else {
+                    Read::Miss
+                }
             }
         }
     });
     match read {
-        Read::Miss => counters.miss(),
-        _ => counters.hit(),
+        Read::Miss | Read::Down => counters.miss(),
+        Read::Fresh(_) | Read::Refresh(..) => counters.hit(),
     }
     read
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::backend::redis::{BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
 use crate::backend::{Backend, MemoryBackend, RedisBackend};
 use crate::envelope;
 use crate::error::Result;
@@ -14,12 +15,14 @@ use crate::flight::Flights;
 use crate::loader::InCaller;
 use crate::outcome::Sharing;
 use crate::policy::Policy;
+use crate::resilience::{Failure, OnCacheError, Pending, PendingInvalidations};
 use crate::stats::{Counters, Stats};
 
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(100);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_MEMORY_CAPACITY: u64 = 128 * 1024 * 1024;
+const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
 
 /// A handle to a cache: in-process memory or a Redis server. Cheap to clone; clones share
 /// entries, connection and statistics.
@@ -47,6 +50,9 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     pub(crate) flights: Arc<Flights>,
     pub(crate) ttl_profiles: HashMap<String, Duration>,
+    pub(crate) max_value_size: usize,
+    pub(crate) on_cache_error: OnCacheError,
+    pub(crate) pending: PendingInvalidations,
 }
 
 /// The backend behind a cache, dispatched statically so the hit path has no virtual call.
@@ -123,6 +129,8 @@ impl Cache {
 
     /// Removes the entry under `key` and voids any load of it in flight, in this process or
     /// another: a load that started before this call cannot store its (possibly older) value.
+    /// When Redis is unavailable the error is returned and the invalidation is also queued and
+    /// carried out once Redis answers again.
     pub async fn delete(&self, key: &str) -> Result<()> {
         crate::write::invalidate_key(self, &self.full_key(key)).await
     }
@@ -138,7 +146,20 @@ impl Cache {
     /// cache.invalidate_tag("org:7").await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// When Redis is unavailable the error is returned and the invalidation is also queued and
+    /// carried out once Redis answers again (see [`Stats::invalidations_queued`]).
     pub async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        let invalidated = self.invalidate_tag_once(tag).await;
+        if let Err(error) = &invalidated {
+            self.record_fault(error);
+            tracing::warn!(%error, tag, "tag invalidation failed");
+            self.retry_later(Pending::Tag(tag.to_owned()), error);
+        }
+        invalidated
+    }
+
+    pub(crate) async fn invalidate_tag_once(&self, tag: &str) -> Result<u64> {
         let index = self.tag_index(tag);
         with_backend!(&self.inner.store, backend => backend.invalidate_tag(&index).await)
     }
@@ -170,8 +191,16 @@ impl Cache {
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
         let key = self.full_key(key);
-        crate::aside::cached_value(self, key, &[], &policy, InCaller(load), Sharing::nothing())
-            .await
+        crate::aside::cached_value(
+            self,
+            key,
+            &[],
+            &policy,
+            InCaller(load),
+            Sharing::nothing(),
+            Failure::never(),
+        )
+        .await
     }
 
     /// Like [`get_with`](Self::get_with) for a fallible loader: only `Ok` values are stored, and
@@ -190,13 +219,25 @@ impl Cache {
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
         let key = self.full_key(key);
-        crate::aside::cached_result(self, key, &[], &policy, InCaller(load), Sharing::nothing())
-            .await
+        crate::aside::cached_result(
+            self,
+            key,
+            &[],
+            &policy,
+            InCaller(load),
+            Sharing::nothing(),
+            Failure::never(),
+        )
+        .await
     }
 
     /// Counters since this cache was built.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        let breaker = match &self.inner.store {
+            Store::Memory(_) => Default::default(),
+            Store::Redis(backend) => backend.breaker_stats(),
+        };
+        self.inner.counters.snapshot(breaker)
     }
 
     /// How long a function's entries are fresh: its profile's ttl, else its own, else the
@@ -261,6 +302,9 @@ pub struct CacheBuilder {
     connect_timeout: Duration,
     memory_capacity: u64,
     ttl_profiles: HashMap<String, Duration>,
+    max_value_size: usize,
+    on_cache_error: OnCacheError,
+    circuit_breaker: Option<(u32, Duration)>,
 }
 
 impl Default for CacheBuilder {
@@ -272,6 +316,9 @@ impl Default for CacheBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
             ttl_profiles: HashMap::new(),
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            on_cache_error: OnCacheError::Ignore,
+            circuit_breaker: Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
         }
     }
 }
@@ -316,6 +363,36 @@ impl CacheBuilder {
         self
     }
 
+    /// The largest stored entry in bytes (default 1 MiB); a larger value is returned to its
+    /// caller but not stored, and counted in [`Stats::oversized`].
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// What cached functions do when a cache operation fails, unless they say otherwise with
+    /// `on_cache_error = "..."` (default: [`OnCacheError::Ignore`]).
+    pub fn on_cache_error(mut self, mode: OnCacheError) -> Self {
+        self.on_cache_error = mode;
+        self
+    }
+
+    /// The circuit breaker in front of Redis: after `threshold` consecutive timeouts or lost
+    /// connections (default 5) commands are skipped, and calls go straight to their functions
+    /// without waiting, for `cool_down` (default 500 ms); then one probe goes through and closes
+    /// it when Redis answers.
+    pub fn circuit_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.circuit_breaker = Some((threshold, cool_down));
+        self
+    }
+
+    /// No circuit breaker: while Redis is down every cache operation waits for the operation
+    /// timeout. For comparison and tests.
+    pub fn without_circuit_breaker(mut self) -> Self {
+        self.circuit_breaker = None;
+        self
+    }
+
     /// An embedded in-process cache.
     pub fn memory(self) -> Cache {
         let store = Store::Memory(MemoryBackend::new(self.memory_capacity));
@@ -325,7 +402,8 @@ impl CacheBuilder {
     /// A Redis cache at `url`. Waits at most the connect timeout for a first connection; a server
     /// that does not answer is not an error.
     pub async fn redis(self, url: &str) -> Result<Cache> {
-        let backend = RedisBackend::new(url, self.operation_timeout, self.connect_timeout)?;
+        let backend = RedisBackend::new(url, self.operation_timeout, self.connect_timeout)?
+            .with_circuit_breaker(self.circuit_breaker);
         backend.warm_up(self.connect_timeout).await;
         Ok(self.finish(Store::Redis(backend)))
     }
@@ -360,6 +438,9 @@ impl CacheBuilder {
                 counters: Counters::default(),
                 flights: Arc::default(),
                 ttl_profiles,
+                max_value_size: self.max_value_size,
+                on_cache_error: self.on_cache_error,
+                pending: PendingInvalidations::default(),
             }),
         }
     }

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Encode,
     /// A stored entry could not be decoded (foreign bytes, older schema, truncated).
     Decode,
+    /// The command was not sent: the circuit breaker is open after repeated failures.
+    CircuitOpen,
 }
 
 /// An error from a cache operation.
@@ -55,6 +57,15 @@ impl Error {
         self.kind == ErrorKind::Connection
     }
 
+    /// Whether Redis is unreachable, slow, or skipped by the open circuit breaker: the faults a
+    /// retry can cure once the server is back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::CircuitOpen
+        )
+    }
+
     /// Whether a stored entry could not be decoded.
     pub fn is_decode(&self) -> bool {
         self.kind == ErrorKind::Decode
@@ -79,6 +90,7 @@ impl fmt::Display for Error {
             ErrorKind::Backend => "cache backend error",
             ErrorKind::Encode => "cannot encode value",
             ErrorKind::Decode => "cannot decode cached entry",
+            ErrorKind::CircuitOpen => "cache circuit open: Redis is failing, command not sent",
         };
         if self.detail.is_empty() {
             f.write_str(what)

@@ -29,6 +29,8 @@ use crate::outcome::{Mode, Sharing};
 use crate::policy::Policy;
 
 /// A miss: one load per key in this process, and with the fill lock one across processes.
+/// `offline`: the read found the backend unavailable, so the load spends no more cache
+/// operations and stores nothing; the single flight still spares the database.
 pub(crate) async fn fill<R, M, L>(
     cache: &Cache,
     key: &str,
@@ -36,6 +38,7 @@ pub(crate) async fn fill<R, M, L>(
     policy: &Policy,
     loader: L,
     sharing: &Sharing<R>,
+    offline: bool,
 ) -> R
 where
     M: Mode<R> + 'static,
@@ -45,7 +48,7 @@ where
         match cache.inner.flights.join(key) {
             Join::Lead(leader) => {
                 let (outcome, landing) =
-                    lead::<R, M>(cache, key, tags, policy, loader.start(), sharing).await;
+                    lead::<R, M>(cache, key, tags, policy, loader.start(), sharing, offline).await;
                 leader.land(landing);
                 return outcome;
             }
@@ -66,9 +69,15 @@ where
                     // The leader was cancelled before it landed: start over.
                     None => continue,
                 }
-                let (outcome, _) =
-                    guarded_load::<R, M>(cache, key, tags, policy, Guard::Start, loader.start())
-                        .await;
+                let (outcome, _) = guarded_load::<R, M>(
+                    cache,
+                    key,
+                    tags,
+                    policy,
+                    Guard::after(offline),
+                    loader.start(),
+                )
+                .await;
                 return outcome;
             }
         }
@@ -83,11 +92,14 @@ async fn lead<R, M>(
     policy: &Policy,
     load: impl Future<Output = R>,
     sharing: &Sharing<R>,
+    offline: bool,
 ) -> (R, Landing)
 where
     M: Mode<R>,
 {
-    let guard = if policy.lock {
+    let guard = if offline {
+        Guard::Unavailable
+    } else if policy.lock {
         match acquire::<M::Value>(cache, key, tags, policy).await {
             Acquired::Filled(value, bytes) => return (M::from_value(value), Landing::Value(bytes)),
             Acquired::Lock(ticket) => Guard::Held(ticket),
@@ -120,6 +132,16 @@ enum Acquired<V> {
     TimedOut,
     /// The backend failed: load, and store nothing.
     BackendDown,
+}
+
+impl Guard {
+    fn after(offline: bool) -> Self {
+        if offline {
+            Guard::Unavailable
+        } else {
+            Guard::Start
+        }
+    }
 }
 
 /// What protects a load's store from invalidations that come during the load.
@@ -277,7 +299,7 @@ pub(crate) async fn register_tags(cache: &Cache, key: &str, tags: &[String], pol
         let index = cache.tag_index(tag);
         let tagged = with_backend!(&cache.inner.store, backend => backend.tag(&index, key, expires_at_ms).await);
         if let Err(error) = tagged {
-            cache.inner.counters.error();
+            cache.record_fault(&error);
             tracing::debug!(%error, tag = %tag, "tag index not updated");
         }
     }
@@ -300,7 +322,7 @@ async fn begin(
     match started {
         Ok(start) => Some(start),
         Err(error) => {
-            cache.inner.counters.error();
+            cache.record_fault(&error);
             tracing::debug!(%error, "fill could not start on the backend; loading without it");
             None
         }
@@ -322,14 +344,14 @@ async fn finish(cache: &Cache, key: &str, value: Option<(Arc<[u8]>, Duration)>, 
         }
         Ok(_) => {}
         Err(error) => {
-            cache.inner.counters.error();
+            cache.record_fault(&error);
             tracing::debug!(%error, "cache write failed");
         }
     }
 }
 
-/// The envelope of `outcome`'s value and how long it is fresh (`None`: not stored); `None` for a
-/// failure.
+/// The envelope of `outcome`'s value and how long it is fresh (`None`: not to be stored, for a
+/// value that is not cached or is too large); `None` for a failure.
 pub(crate) fn encode<R, M: Mode<R>>(
     cache: &Cache,
     policy: &Policy,
@@ -339,6 +361,16 @@ pub(crate) fn encode<R, M: Mode<R>>(
     let value = M::value(outcome)?;
     let ttl = M::ttl(outcome, policy, cache.fresh_ttl(policy));
     match envelope::encode(value, ttl.unwrap_or(Duration::ZERO), load_time) {
+        Ok(bytes) if ttl.is_some() && bytes.len() > cache.inner.max_value_size => {
+            cache.inner.counters.oversize();
+            tracing::warn!(
+                size = bytes.len(),
+                max = cache.inner.max_value_size,
+                "value not cached: larger than max_value_size"
+            );
+            // Still handed to the callers waiting on this load, just not stored.
+            Some((bytes.into(), None))
+        }
         Ok(bytes) => Some((bytes.into(), ttl)),
         Err(error) => {
             cache.inner.counters.error();

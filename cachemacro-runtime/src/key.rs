@@ -1,10 +1,10 @@
 //! Building cache keys from templates without collisions.
 //!
 //! A rendered value may only contain characters of [`is_plain`]; every other byte is written as
-//! `%XX`. The macro requires at least one non-plain character (a separator such as `:`) between
-//! two placeholders, so a rendered key can be split back into its values: `"<a>:<b>"` renders
-//! `("1:2", "3")` as `1%3A2:3` and `("1", "2:3")` as `1:2%3A3`. Braces are never plain, so a value
-//! can never introduce a Redis Cluster hash tag.
+//! `%XX`. The macro requires, between two placeholders, at least one character that no rendered
+//! value contains (neither plain nor `%`: a separator such as `:`), so a rendered key can be split
+//! back into its values: `"<a>:<b>"` renders `("1:2", "3")` as `1%3A2:3` and `("1", "2:3")` as
+//! `1:2%3A3`. Braces are never plain, so a value can never introduce a Redis Cluster hash tag.
 
 use std::fmt::{self, Display, Write};
 

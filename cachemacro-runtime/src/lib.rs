@@ -26,6 +26,7 @@
 
 mod aside;
 pub mod backend;
+mod breaker;
 mod cache;
 mod duration;
 pub mod envelope;
@@ -36,6 +37,7 @@ mod key;
 mod loader;
 mod outcome;
 mod policy;
+mod resilience;
 mod stats;
 mod write;
 
@@ -43,6 +45,7 @@ pub use cachemacro::{cache_invalidate, cache_put, cached};
 
 pub use crate::cache::{Cache, CacheBuilder};
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::resilience::OnCacheError;
 pub use crate::stats::Stats;
 
 /// Support for the code `#[cached]` generates. Not public API: no stability guarantee.
@@ -54,6 +57,9 @@ pub mod __private {
     pub use crate::loader::{Detached, InCaller};
     pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;
+    pub use crate::resilience::{
+        assert_can_fail, CanFail, FailByError, FailNever, Failure, FailureProbe, OnCacheError,
+    };
     pub use crate::write::{
         invalidate_after, invalidate_after_result, invalidate_key, put_option, put_result,
         put_value,

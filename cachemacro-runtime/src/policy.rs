@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::resilience::OnCacheError;
+
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How one cached function stores, protects and refreshes its results.
@@ -18,6 +20,7 @@ pub struct Policy {
     pub(crate) stale: Option<Duration>,
     pub(crate) sliding: bool,
     pub(crate) ttl_profile: Option<&'static str>,
+    pub(crate) on_cache_error: Option<OnCacheError>,
 }
 
 impl Policy {
@@ -34,6 +37,7 @@ impl Policy {
             stale: None,
             sliding: false,
             ttl_profile: None,
+            on_cache_error: None,
         }
     }
 
@@ -92,6 +96,12 @@ impl Policy {
     /// falls back to [`ttl`](Self::ttl), then the cache's default.
     pub const fn ttl_profile(mut self, name: &'static str) -> Self {
         self.ttl_profile = Some(name);
+        self
+    }
+
+    /// What to do when a cache operation fails, instead of the cache's setting.
+    pub const fn on_cache_error(mut self, mode: OnCacheError) -> Self {
+        self.on_cache_error = Some(mode);
         self
     }
 

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::breaker::BreakerStats;
+
 /// Declares the counters once: the snapshot's fields, the atomic counters and their increments.
 macro_rules! counters {
     ($($(#[doc = $doc:literal])* $name:ident => $increment:ident,)*) => {
@@ -10,6 +12,14 @@ macro_rules! counters {
         #[non_exhaustive]
         pub struct Stats {
             $($(#[doc = $doc])* pub $name: u64,)*
+            /// Whether the circuit breaker in front of Redis is open now: commands are skipped
+            /// and calls go straight to their functions. Always `false` for the memory backend.
+            pub breaker_open: bool,
+            /// How many times the breaker opened.
+            pub breaker_trips: u64,
+            /// Commands not sent because the breaker was open (each would have waited for the
+            /// operation timeout).
+            pub breaker_skips: u64,
         }
 
         #[derive(Debug, Default)]
@@ -22,8 +32,13 @@ macro_rules! counters {
                 self.$name.fetch_add(1, Relaxed);
             })*
 
-            pub(crate) fn snapshot(&self) -> Stats {
-                Stats { $($name: self.$name.load(Relaxed),)* }
+            pub(crate) fn snapshot(&self, breaker: BreakerStats) -> Stats {
+                Stats {
+                    $($name: self.$name.load(Relaxed),)*
+                    breaker_open: breaker.open,
+                    breaker_trips: breaker.trips,
+                    breaker_skips: breaker.skips,
+                }
             }
         }
     };
@@ -36,7 +51,8 @@ counters! {
     misses => miss,
     /// Loader runs by callers on a miss (background refreshes are counted apart).
     loads => load,
-    /// Backend operations that failed or timed out; the caller was served anyway.
+    /// Backend operations that failed or timed out (not those the open breaker skipped); the
+    /// caller was served anyway.
     errors => error,
     /// Entries that did not decode (foreign bytes, older schema, wrong type) and were treated as
     /// misses; each is also counted in `misses`.
@@ -58,6 +74,14 @@ counters! {
     /// Loaded values not stored because their key or one of their tags was invalidated while
     /// they loaded (the fill guard); the caller still got the value.
     fills_discarded => fill_discarded,
+    /// Values larger than the cache's `max_value_size`: returned to the caller, not stored.
+    oversized => oversize,
+    /// Invalidations that failed because Redis was unavailable and were queued for retry.
+    invalidations_queued => invalidation_queued,
+    /// Queued invalidations carried out once Redis answered again.
+    invalidations_replayed => invalidation_replayed,
+    /// Queued invalidations dropped because the queue was full (oldest first); each is logged.
+    invalidations_lost => invalidation_lost,
 }
 
 impl Stats {

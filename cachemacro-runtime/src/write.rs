@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::fill::{encode, register_tags};
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
+use crate::resilience::{failing_on_faults, Failure, Pending};
 
 /// Write-through for a function returning a plain value: runs it, then stores its value.
 pub async fn put_value<T>(
@@ -21,11 +22,12 @@ pub async fn put_value<T>(
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = T>,
+    failure: Failure<T>,
 ) -> T
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<T, PlainMode>(cache, &key, tags, policy, body).await
+    put::<T, PlainMode>(cache, &key, tags, policy, body, failure).await
 }
 
 /// Write-through for a function returning `Result`: on `Ok` stores the value; on `Err` removes
@@ -37,11 +39,12 @@ pub async fn put_result<T, E>(
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = Result<T, E>>,
+    failure: Failure<Result<T, E>>,
 ) -> Result<T, E>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<Result<T, E>, ResultMode>(cache, &key, tags, policy, body).await
+    put::<Result<T, E>, ResultMode>(cache, &key, tags, policy, body, failure).await
 }
 
 /// Write-through for a function returning `Option`: `Some` is stored, `None` stored for the
@@ -52,11 +55,12 @@ pub async fn put_option<T>(
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = Option<T>>,
+    failure: Failure<Option<T>>,
 ) -> Option<T>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<Option<T>, OptionMode>(cache, &key, tags, policy, body).await
+    put::<Option<T>, OptionMode>(cache, &key, tags, policy, body, failure).await
 }
 
 async fn put<R, M: Mode<R>>(
@@ -65,17 +69,33 @@ async fn put<R, M: Mode<R>>(
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = R>,
+    failure: Failure<R>,
 ) -> R {
     // The database first: the cache never holds a value the database refused, and readers never
     // see a value before it is committed.
     let outcome = body.await;
+    let convert = failure.converter(cache, policy);
+    failing_on_faults(
+        convert,
+        store_written::<R, M>(cache, key, tags, policy, outcome),
+    )
+    .await
+}
+
+async fn store_written<R, M: Mode<R>>(
+    cache: &Cache,
+    key: &str,
+    tags: &[String],
+    policy: &Policy,
+    outcome: R,
+) -> R {
     match encode::<R, M>(cache, policy, &outcome, Duration::ZERO) {
         Some((bytes, Some(ttl))) => {
             register_tags(cache, key, tags, policy).await;
             let retention = policy.retention(ttl);
             let written = with_backend!(&cache.inner.store, backend => backend.put(key, bytes, retention).await);
             if let Err(error) = written {
-                cache.inner.counters.error();
+                cache.record_fault(&error);
                 tracing::warn!(%error, key, "write-through failed; removing the key instead");
                 invalidate_key(cache, key).await.ok();
             }
@@ -93,13 +113,22 @@ pub async fn invalidate_after_result<T, E>(
     cache: &Cache,
     keys: Vec<String>,
     tags: Vec<String>,
+    policy: &Policy,
     body: impl Future<Output = Result<T, E>>,
+    failure: Failure<Result<T, E>>,
 ) -> Result<T, E> {
     let outcome = body.await;
-    if outcome.is_ok() {
-        invalidate_all(cache, &keys, &tags).await;
+    if outcome.is_err() {
+        // The database did not change: there is nothing to invalidate.
+        outcome
+    } else {
+        let convert = failure.converter(cache, policy);
+        failing_on_faults(convert, async {
+            invalidate_all(cache, &keys, &tags).await;
+            outcome
+        })
+        .await
     }
-    outcome
 }
 
 /// Runs a function; afterwards removes `keys` and invalidates `tags`.
@@ -107,11 +136,17 @@ pub async fn invalidate_after<R>(
     cache: &Cache,
     keys: Vec<String>,
     tags: Vec<String>,
+    policy: &Policy,
     body: impl Future<Output = R>,
+    failure: Failure<R>,
 ) -> R {
     let outcome = body.await;
-    invalidate_all(cache, &keys, &tags).await;
-    outcome
+    let convert = failure.converter(cache, policy);
+    failing_on_faults(convert, async {
+        invalidate_all(cache, &keys, &tags).await;
+        outcome
+    })
+    .await
 }
 
 async fn invalidate_all(cache: &Cache, keys: &[String], tags: &[String]) {
@@ -119,20 +154,23 @@ async fn invalidate_all(cache: &Cache, keys: &[String], tags: &[String]) {
         invalidate_key(cache, key).await.ok();
     }
     for tag in tags {
-        if let Err(error) = cache.invalidate_tag(tag).await {
-            cache.inner.counters.error();
-            tracing::warn!(%error, tag = %tag, "tag invalidation failed");
-        }
+        // Counted, logged and queued for replay by `invalidate_tag` itself.
+        cache.invalidate_tag(tag).await.ok();
     }
 }
 
-/// Removes the entry under the full `key` and voids its fills in flight; counts and logs a
-/// failure before returning it.
+/// Removes the entry under the full `key` and voids its fills in flight. A failure is counted,
+/// logged, queued for replay when Redis is unavailable, and returned.
 pub async fn invalidate_key(cache: &Cache, key: &str) -> Result<()> {
-    let invalidated = with_backend!(&cache.inner.store, backend => backend.invalidate(key).await);
+    let invalidated = invalidate_key_once(cache, key).await;
     if let Err(error) = &invalidated {
-        cache.inner.counters.error();
+        cache.record_fault(error);
         tracing::warn!(%error, key, "invalidation failed");
+        cache.retry_later(Pending::Key(key.to_owned()), error);
     }
     invalidated
+}
+
+pub(crate) async fn invalidate_key_once(cache: &Cache, key: &str) -> Result<()> {
+    with_backend!(&cache.inner.store, backend => backend.invalidate(key).await)
 }

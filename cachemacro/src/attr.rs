@@ -37,6 +37,7 @@ mod kw {
     syn::custom_keyword!(ttl_profile);
     syn::custom_keyword!(version);
     syn::custom_keyword!(companions);
+    syn::custom_keyword!(on_cache_error);
 }
 
 /// The attribute whose arguments are parsed.
@@ -102,6 +103,8 @@ pub(crate) struct Args {
     pub version: Option<Arg<u64>>,
     /// `companions`: whether `invalidate_<name>` and `refresh_<name>` are defined.
     pub companions: Option<Arg<bool>>,
+    /// `on_cache_error`: what a failed cache operation does to the call.
+    pub on_cache_error: Option<Arg<OnCacheError>>,
     /// `crate`: the path of the runtime crate.
     pub krate: Option<Arg<Path>>,
     /// The names of the arguments given, in order, for errors about the later of two.
@@ -142,11 +145,29 @@ impl Args {
         self.companions.as_ref().is_none_or(|arg| arg.value)
     }
 
+    /// The span of the `"fail"` literal when `on_cache_error = "fail"` is given.
+    pub(crate) fn fails_on_cache_error(&self) -> Option<Span> {
+        self.on_cache_error
+            .as_ref()
+            .filter(|arg| arg.value.fail)
+            .map(|arg| arg.value.span)
+    }
+
     /// Whether argument `later` was given after argument `earlier`.
     pub(crate) fn given_after(&self, later: &str, earlier: &str) -> bool {
         let position = |name: &str| self.given.iter().position(|given| *given == name);
         position(later) > position(earlier)
     }
+}
+
+/// The value of `on_cache_error`, and the span of its literal, where a return type that cannot
+/// carry the cache's error is reported.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OnCacheError {
+    /// `"fail"`: a failed cache operation is returned as the function's error.
+    pub fail: bool,
+    /// The span of the string literal.
+    pub span: Span,
 }
 
 /// Parses one argument, from its name to the end of its value, into `args`.
@@ -172,6 +193,11 @@ const ARGUMENTS: &[(&str, ParseArgument, &[Macro])] = &[
     ("ttl_profile", parse_ttl_profile, &[Cached, CachePut]),
     ("version", parse_version, &[Cached, CachePut]),
     ("companions", parse_companions, &[Cached]),
+    (
+        "on_cache_error",
+        parse_on_cache_error,
+        &[Cached, CachePut, CacheInvalidate],
+    ),
     ("crate", parse_crate, &[Cached, CachePut, CacheInvalidate]),
 ];
 
@@ -420,6 +446,45 @@ fn parse_version(args: &mut Args, input: ParseStream, errors: &mut Errors) -> sy
 fn parse_companions(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
     let name_span = argument_name::<kw::companions>(input)?;
     args.companions = Some(flag(input, name_span)?);
+    Ok(())
+}
+
+fn parse_on_cache_error(
+    args: &mut Args,
+    input: ParseStream,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let name_span = argument_name::<kw::on_cache_error>(input)?;
+    let value: Expr = input.parse()?;
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = &value
+    else {
+        errors.push(syn::Error::new_spanned(
+            value,
+            "`on_cache_error` takes \"fail\" or \"ignore\", like `on_cache_error = \"fail\"`",
+        ));
+        return Ok(());
+    };
+    let fail = match text.value().as_str() {
+        "fail" => true,
+        "ignore" => false,
+        other => {
+            errors.push(syn::Error::new(
+                text.span(),
+                format!(
+                    "unknown `on_cache_error` {other:?}, expected one of: \"fail\", \"ignore\""
+                ),
+            ));
+            return Ok(());
+        }
+    };
+    let span = text.span();
+    args.on_cache_error = Some(Arg {
+        name_span,
+        value: OnCacheError { fail, span },
+    });
     Ok(())
 }
 
@@ -745,6 +810,7 @@ mod tests {
             ttl_profile = "product_price_2",
             version = 3,
             companions = false,
+            on_cache_error = "fail",
             tags = ["org:<org>", "users",],
             crate = "reexport::runtime"
         ));
@@ -765,6 +831,7 @@ mod tests {
         );
         assert_eq!(args.version.map(|arg| arg.value), Some(3));
         assert_eq!(args.companions.map(|arg| arg.value), Some(false));
+        assert!(args.on_cache_error.is_some_and(|arg| arg.value.fail));
         assert_eq!(args.tags.map(|arg| arg.value.len()), Some(2));
         assert_eq!(args.krate.map(|arg| arg.value.segments.len()), Some(2));
     }
@@ -804,14 +871,14 @@ mod tests {
             error_messages_for(Macro::CachePut, quote!(stale = 5)),
             [
                 "unknown argument `stale`, expected one of: ttl, key, tags, cache, ttl_profile, \
-                 version, crate"
+                 version, on_cache_error, crate"
             ]
         );
         assert_eq!(
             error_messages_for(Macro::CacheInvalidate, quote!(key = "a", ttl = 5)),
             [
-                "unknown argument `key`, expected one of: keys, tags, cache, crate",
-                "unknown argument `ttl`, expected one of: keys, tags, cache, crate",
+                "unknown argument `key`, expected one of: keys, tags, cache, on_cache_error, crate",
+                "unknown argument `ttl`, expected one of: keys, tags, cache, on_cache_error, crate",
             ]
         );
         assert_eq!(
@@ -819,7 +886,7 @@ mod tests {
             [
                 "unknown argument `keys`, expected one of: ttl, key, tags, cache, negative_ttl, \
                  cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
-                 ttl_profile, version, companions, crate"
+                 ttl_profile, version, companions, on_cache_error, crate"
             ]
         );
     }
@@ -921,6 +988,33 @@ mod tests {
     }
 
     #[test]
+    fn on_cache_error_values() {
+        for attribute in [Macro::Cached, Macro::CachePut, Macro::CacheInvalidate] {
+            let fail = parse_ok_for(attribute, quote!(on_cache_error = "fail"));
+            assert!(fail.fails_on_cache_error().is_some(), "{attribute:?}");
+            let ignore = parse_ok_for(attribute, quote!(on_cache_error = "ignore"));
+            assert!(ignore.on_cache_error.is_some_and(|arg| !arg.value.fail));
+        }
+        assert!(parse_ok(quote!()).fails_on_cache_error().is_none());
+        assert!(parse_ok(quote!(on_cache_error = "ignore"))
+            .fails_on_cache_error()
+            .is_none());
+        for value in ["panic", "Fail", ""] {
+            assert_eq!(
+                error_messages(quote!(on_cache_error = #value)),
+                [format!(
+                    "unknown `on_cache_error` {value:?}, expected one of: \"fail\", \"ignore\""
+                )]
+            );
+        }
+        let not_a_string =
+            "`on_cache_error` takes \"fail\" or \"ignore\", like `on_cache_error = \"fail\"`";
+        for tokens in [quote!(on_cache_error = fail), quote!(on_cache_error = true)] {
+            assert_eq!(error_messages(tokens), [not_a_string]);
+        }
+    }
+
+    #[test]
     fn sliding_entries_never_refresh() {
         assert!(!parse_ok(quote!(sliding = true)).refreshes());
         assert!(parse_ok(quote!(sliding = false)).refreshes());
@@ -956,7 +1050,7 @@ mod tests {
             [
                 "unknown argument `tll`, expected one of: ttl, key, tags, cache, negative_ttl, \
                  cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
-                 ttl_profile, version, companions, crate",
+                 ttl_profile, version, companions, on_cache_error, crate",
                 "`ttl` must be longer than zero",
                 "duplicate `ttl` argument",
                 "`negative_ttl` cannot be negative",
@@ -1070,7 +1164,7 @@ mod tests {
             [
                 "expected an argument, expected one of: ttl, key, tags, cache, negative_ttl, \
               cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, ttl_profile, \
-              version, companions, crate"
+              version, companions, on_cache_error, crate"
             ]
         );
     }

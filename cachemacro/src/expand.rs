@@ -39,6 +39,11 @@
 //                 (&::cachemacro_runtime::__private::SharingProbe::<Result<User, DbError>>::new())
 //                     .sharing()
 //             },
+//             {
+//                 use ::cachemacro_runtime::__private::{FailByError as _, FailNever as _};
+//                 (&::cachemacro_runtime::__private::FailureProbe::<Result<User, DbError>>::new())
+//                     .failure()
+//             },
 //         )
 //         .await
 //     }
@@ -58,8 +63,13 @@
 //
 // The sharing block picks, by autoref specialization, whether the result of a failed load is
 // cloned to the callers that waited on it (when the return type is `Clone`) or each of them runs
-// the body itself. The traits are imported in a block of their own, so the user's block never
-// sees them.
+// the body itself. The failure block picks the same way whether a failed cache operation can be
+// returned as `Err(E::from(error))` (when the return type is a `Result` whose `E` converts from
+// the runtime's error); the runtime does so only under `on_cache_error = "fail"`, set on the
+// policy or on the cache. The traits are imported in blocks of their own, so the user's block
+// never sees them. With `on_cache_error = "fail"` the body also starts with
+// `let _ = ::cachemacro_runtime::__private::assert_can_fail::<Result<User, DbError>>;`, spanned
+// at the `"fail"` literal, so a return type that cannot carry the error is reported there.
 //
 // For a method already rewritten by `#[async_trait]`, the same statements go inside the
 // `Box::pin(async move { .. })` it produced, its inner `async move` block is the loader's
@@ -152,7 +162,10 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         use #private::{ShareByClone as _, ShareNothing as _};
         (&#private::SharingProbe::<#output>::new()).sharing()
     }};
+    let failure = failure(&private, &output);
+    let can_fail = assert_can_fail(args, &private, func);
     let caching = quote! {
+        #can_fail
         static __CACHEMACRO_POLICY: #private::Policy = #policy;
         let #cache = #cache_init;
         let #key = #key_init;
@@ -164,6 +177,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             &__CACHEMACRO_POLICY,
             #private::#loader(move || #body_future),
             #sharing,
+            #failure,
         )
         .await
     };
@@ -265,6 +279,72 @@ fn let_tags(args: &Args, private: &TokenStream, local: &Ident) -> TokenStream {
     quote!(let #local: [::std::string::String; #count] = [#(#tags),*];)
 }
 
+/// How a cache error becomes a value of `output`, picked by autoref specialization as the
+/// sharing is: `Err(E::from(error))` for a `Result` whose `E` converts from the runtime's error,
+/// never otherwise. The traits are imported in a block of their own, out of the user's sight.
+fn failure(private: &TokenStream, output: &Type) -> TokenStream {
+    quote! {{
+        use #private::{FailByError as _, FailNever as _};
+        (&#private::FailureProbe::<#output>::new()).failure()
+    }}
+}
+
+/// With `on_cache_error = "fail"`, a statement that compiles only when the return type can carry
+/// the cache's error, spanned at the `"fail"` literal so the error points there. Left out when
+/// the return type holds an `impl Trait`, which cannot be named here. A type naming `$crate`
+/// keeps its spans, which that path needs to resolve.
+fn assert_can_fail(args: &Args, private: &TokenStream, func: &Function) -> TokenStream {
+    let Some(span) = args.fails_on_cache_error() else {
+        return TokenStream::new();
+    };
+    let output = func.output.to_token_stream();
+    if mentions(output.clone(), "impl") {
+        return TokenStream::new();
+    }
+    let output = if mentions(output.clone(), "$crate") {
+        output
+    } else {
+        respan(output, span)
+    };
+    quote_spanned!(span=> let _ = #private::assert_can_fail::<#output>;)
+}
+
+/// Whether `tokens` hold the identifier or keyword `name`.
+fn mentions(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == name,
+        proc_macro2::TokenTree::Group(group) => mentions(group.stream(), name),
+        _ => false,
+    })
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut respanned =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = proc_macro2::TokenTree::Group(respanned);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// `.on_cache_error(..)` when `on_cache_error` is given, else nothing.
+fn on_cache_error(args: &Args, private: &TokenStream) -> TokenStream {
+    match &args.on_cache_error {
+        Some(arg) if arg.value.fail => quote!(.on_cache_error(#private::OnCacheError::Fail)),
+        Some(_) => quote!(.on_cache_error(#private::OnCacheError::Ignore)),
+        None => TokenStream::new(),
+    }
+}
+
 /// The `static` policy: only what differs from `Policy::new()` is set.
 fn policy(args: &Args, returns: Returns, private: &TokenStream) -> TokenStream {
     let mut policy = quote!(#private::Policy::new());
@@ -314,6 +394,7 @@ fn policy(args: &Args, returns: Returns, private: &TokenStream) -> TokenStream {
         let sliding = sliding.value;
         policy.extend(quote!(.sliding(#sliding)));
     }
+    policy.extend(on_cache_error(args, private));
     policy
 }
 
@@ -746,7 +827,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("invalidate_after_result(&__cache,__keys,__tags,asyncmove{"),
+            text.contains(
+                "invalidate_after_result(&__cache,__keys,__tags,&__CACHEMACRO_POLICY,asyncmove{"
+            ),
             "{text}"
         );
         let plain = expanded_with(
@@ -763,7 +846,9 @@ mod tests {
             "{plain}"
         );
         assert!(
-            plain.contains("__private::invalidate_after(&__cache,__keys,__tags,"),
+            plain.contains(
+                "__private::invalidate_after(&__cache,__keys,__tags,&__CACHEMACRO_POLICY,"
+            ),
             "{plain}"
         );
     }
@@ -809,5 +894,96 @@ mod tests {
             async_trait.contains("SharingProbe::<Option<u64>>::new()"),
             "{async_trait}"
         );
+    }
+    #[test]
+    fn failure_probes_the_return_type_on_every_path() {
+        let item = quote!(
+            async fn f(id: u64) -> Result<u64, String> {
+                Ok(id)
+            }
+        );
+        let probe = "{use::cachemacro_runtime::__private::{FailByErroras_,FailNeveras_};\
+                     (&::cachemacro_runtime::__private::FailureProbe::<Result<u64,String>>::new())\
+                     .failure()}";
+        let cached_text = expanded(quote!(), item.clone());
+        assert!(
+            cached_text.contains(&format!(".sharing()}},{probe},).await")),
+            "{cached_text}"
+        );
+        let put = expanded_with(cache_put, quote!(key = "k"), item.clone());
+        assert!(put.contains(&format!("}},{probe},).await")), "{put}");
+        let invalidate = expanded_with(cache_invalidate, quote!(keys = ["k"]), item);
+        assert!(
+            invalidate.contains("staticPolicy::new();")
+                || invalidate.contains(
+                    "__CACHEMACRO_POLICY:::cachemacro_runtime::__private::Policy=\
+                     ::cachemacro_runtime::__private::Policy::new();"
+                ),
+            "{invalidate}"
+        );
+        assert!(
+            invalidate.contains(&format!("}},{probe},).await")),
+            "{invalidate}"
+        );
+    }
+
+    #[test]
+    fn on_cache_error_sets_the_policy_and_checks_the_return_type() {
+        let item = quote!(
+            async fn f(id: u64) -> Result<u64, AppError> {
+                Ok(id)
+            }
+        );
+        let check =
+            "let_=::cachemacro_runtime::__private::assert_can_fail::<Result<u64,AppError>>;";
+        let fail = ".on_cache_error(::cachemacro_runtime::__private::OnCacheError::Fail)";
+        let ignore = ".on_cache_error(::cachemacro_runtime::__private::OnCacheError::Ignore)";
+        for (expand, args) in [
+            (
+                cached as fn(_, _) -> _,
+                quote!(on_cache_error = "fail", ttl = 5),
+            ),
+            (cache_put, quote!(key = "k", on_cache_error = "fail")),
+            (
+                cache_invalidate,
+                quote!(keys = ["k"], on_cache_error = "fail"),
+            ),
+        ] {
+            let text = expanded_with(expand, args, item.clone());
+            assert!(text.contains(&format!("{fail};")), "{text}");
+            assert!(text.contains(check), "{text}");
+        }
+        for (expand, args) in [
+            (cached as fn(_, _) -> _, quote!(on_cache_error = "ignore")),
+            (cache_put, quote!(key = "k", on_cache_error = "ignore")),
+            (
+                cache_invalidate,
+                quote!(keys = ["k"], on_cache_error = "ignore"),
+            ),
+        ] {
+            let text = expanded_with(expand, args, item.clone());
+            assert!(text.contains(&format!("{ignore};")), "{text}");
+            assert!(!text.contains("assert_can_fail"), "{text}");
+        }
+        for (expand, args) in [
+            (cached as fn(_, _) -> _, quote!()),
+            (cache_put, quote!(key = "k")),
+            (cache_invalidate, quote!(keys = ["k"])),
+        ] {
+            let text = expanded_with(expand, args, item.clone());
+            assert!(!text.contains("on_cache_error"), "{text}");
+            assert!(!text.contains("assert_can_fail"), "{text}");
+        }
+        let opaque = expanded_with(
+            cached,
+            quote!(on_cache_error = "fail"),
+            quote!(
+                async fn f() -> Result<impl Sized, AppError> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(!opaque.contains("assert_can_fail"), "{opaque}");
+        assert!(opaque.contains(fail), "{opaque}");
     }
 }

@@ -24,7 +24,8 @@
 //!
 //! Stored values are serialized, so `T` must implement `Serialize`, `DeserializeOwned` and
 //! `Send`, and be `'static`. A cache that fails (Redis down, an undecodable entry) is treated
-//! as a miss: the body runs and its value is returned.
+//! as a miss: the body runs and its value is returned, unless
+//! [`on_cache_error = "fail"`](#on_cache_error) asks for the cache's error instead.
 //!
 //! Many callers missing the same key at once run the body once. In one process they wait for
 //! the first one's load; across processes the first one takes a fill lock in the cache and the
@@ -471,6 +472,58 @@
 //! }
 //! ```
 //!
+//! ## `on_cache_error`
+//!
+//! What a failed cache operation (Redis down, a timeout, an open circuit breaker) does to the
+//! call: `"ignore"` or `"fail"`.
+//!
+//! - `"ignore"` fails open: the failure is counted and logged, the call goes on as on a miss and
+//!   returns the function's own result.
+//! - `"fail"` makes the call return `Err(E::from(cachemacro_runtime::Error))` instead of the
+//!   function's own result. A failed read returns the error before the body runs; a failure
+//!   after the body ran (storing its value) returns the error in place of the value. It needs
+//!   a `Result<T, E>` return type whose `E` implements `From<cachemacro_runtime::Error>`;
+//!   anything else is a compile error at `"fail"`.
+//!
+//! Without the argument, the cache's setting applies: `"ignore"`, unless the cache was built
+//! with `CacheBuilder::on_cache_error(OnCacheError::Fail)`, which then applies to the functions
+//! whose return type can carry the error. An undecodable entry is a miss either way.
+//!
+//! ```ignore
+//! #[derive(Debug)]
+//! enum AppError {
+//!     Cache(cachemacro_runtime::Error),
+//!     Db(DbError),
+//! }
+//!
+//! impl From<cachemacro_runtime::Error> for AppError {
+//!     fn from(error: cachemacro_runtime::Error) -> Self {
+//!         AppError::Cache(error)
+//!     }
+//! }
+//!
+//! #[cached(key = "balance:<account>", on_cache_error = "fail")]
+//! async fn balance(account: u64) -> Result<Balance, AppError> {
+//!     db::balance(account).await.map_err(AppError::Db)
+//! }
+//! ```
+//!
+//! Equivalent code without the macro:
+//!
+//! ```ignore
+//! async fn balance(account: u64) -> Result<Balance, AppError> {
+//!     let key = format!("balance:{account}");
+//!     match cache.get::<Balance>(&key).await {
+//!         Ok(Some(found)) => return Ok(found),
+//!         Ok(None) => {}
+//!         Err(error) => return Err(AppError::from(error)),
+//!     }
+//!     let balance = db::balance(account).await.map_err(AppError::Db)?;
+//!     cache.set(&key, &balance, default_ttl).await.map_err(AppError::from)?;
+//!     Ok(balance)
+//! }
+//! ```
+//!
 //! ## `crate`
 //!
 //! The path of the runtime crate, `::cachemacro_runtime` by default. Set it when the runtime is
@@ -513,8 +566,10 @@
 //! parameter or is not separated from the previous one, an empty `tags` or `keys` list, a
 //! `ttl_profile` name with other characters than lowercase letters, digits and `_`, a `version`
 //! that is not a whole number greater than zero, `negative_ttl` or `cache_none` on a function
-//! that does not return `Option`, a `#[cache_put]` without `key`, a `#[cache_invalidate]`
-//! without `keys` or `tags`, and a function that is not `async`. The function itself is still
+//! that does not return `Option`, an `on_cache_error` other than `"fail"` or `"ignore"`,
+//! `on_cache_error = "fail"` on a function whose return type is not a `Result` with an error
+//! type implementing `From<cachemacro_runtime::Error>`, a `#[cache_put]` without `key`, a
+//! `#[cache_invalidate]` without `keys` or `tags`, and a function that is not `async`. The function itself is still
 //! emitted unchanged, so code calling it reports no further errors.
 
 mod ast;
@@ -540,7 +595,7 @@ use proc_macro::TokenStream;
 ///
 /// Arguments, all optional: `ttl`, `key`, `tags`, `cache`, `negative_ttl`, `cache_none`,
 /// `lock`, `lock_timeout`, `early_refresh`, `beta`, `stale`, `sliding`, `ttl_profile`,
-/// `version`, `companions` and `crate`. Each is described, with an example and the equivalent
+/// `version`, `companions`, `on_cache_error` and `crate`. Each is described, with an example and the equivalent
 /// code without the macro, in the
 /// [documentation of the `cachemacro` crate](https://docs.rs/cachemacro). The function also gets
 /// two [companions](https://docs.rs/cachemacro#companions), `invalidate_<name>` and
@@ -578,8 +633,9 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// A store also voids the loads of that key still in flight, so a `#[cached]` call that read the
 /// database before the write cannot overwrite the new value with the old one afterwards. A cache
-/// that fails never reaches the caller: the function's result is returned as it is, and the key
-/// is removed instead if it can be. The stored type must implement `Serialize` and
+/// that fails does not reach the caller unless [`on_cache_error = "fail"`](#on_cache_error) is
+/// set: the function's result is returned as it is, and the key is removed instead if it can be.
+/// The stored type must implement `Serialize` and
 /// `DeserializeOwned`, as for `#[cached]`.
 ///
 /// Works on free functions, on methods taking any form of `self`, and on generic functions.
@@ -698,6 +754,38 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Equivalent code without the macro: as above, with `self.cache` as `cache`.
 ///
+/// ## `on_cache_error`
+///
+/// `"fail"` or `"ignore"`, as the [`on_cache_error` of
+/// `#[cached]`](https://docs.rs/cachemacro#on_cache_error). With `"fail"`, a failed cache
+/// operation (Redis down, a timeout, an open circuit breaker) makes the call return
+/// `Err(E::from(cachemacro_runtime::Error))` instead of the function's own result. The body has
+/// run by then: the error says that the cache may still hold the old value, which this write
+/// could neither replace nor remove. It needs a `Result<T, E>` return type whose `E` implements
+/// `From<cachemacro_runtime::Error>`. The default is `"ignore"`, fail-open, unless the cache was
+/// built with `CacheBuilder::on_cache_error(OnCacheError::Fail)`.
+///
+/// ```ignore
+/// #[cache_put(key = "user:<user.id>", on_cache_error = "fail")]
+/// async fn save_user(user: User) -> Result<User, AppError> {
+///     db::save_user(user).await.map_err(AppError::Db)
+/// }
+/// ```
+///
+/// Equivalent code without the macro:
+///
+/// ```ignore
+/// async fn save_user(user: User) -> Result<User, AppError> {
+///     let key = format!("user:{}", user.id);
+///     let user = db::save_user(user).await.map_err(AppError::Db)?;
+///     if let Err(error) = cache.set(&key, &user, default_ttl).await {
+///         let _ = cache.delete(&key).await;
+///         return Err(AppError::from(error));
+///     }
+///     Ok(user)
+/// }
+/// ```
+///
 /// ## `crate`
 ///
 /// The path of the runtime crate, as the
@@ -733,8 +821,9 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// passed. For a function returning `Result`, nothing is removed after an `Err`: the database
 /// did not change. For any other return type, the entries are removed after every call.
 /// Removing a key also voids the loads of it still in flight, so a `#[cached]` call that read the
-/// database before the write cannot store the old value afterwards. A cache that fails never
-/// reaches the caller: the function's result is returned as it is.
+/// database before the write cannot store the old value afterwards. A cache that fails does not
+/// reach the caller unless [`on_cache_error = "fail"`](#on_cache_error) is set: the function's
+/// result is returned as it is.
 ///
 /// At least one of `keys` and `tags` is required. Works on free functions, on methods taking
 /// any form of `self`, and on generic functions.
@@ -805,6 +894,34 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `self.cache` as `cache`.
+///
+/// ## `on_cache_error`
+///
+/// `"fail"` or `"ignore"`, as the [`on_cache_error` of
+/// `#[cached]`](https://docs.rs/cachemacro#on_cache_error). With `"fail"`, an invalidation that
+/// failed (Redis down, a timeout, an open circuit breaker) makes the call return
+/// `Err(E::from(cachemacro_runtime::Error))` instead of the function's own result. The body has
+/// run by then: the error says that stale entries may still be served until the invalidation,
+/// queued for replay, reaches Redis. It needs a `Result<T, E>` return type whose `E` implements `From<cachemacro_runtime::Error>`. The default is
+/// `"ignore"`, fail-open, unless the cache was built with
+/// `CacheBuilder::on_cache_error(OnCacheError::Fail)`.
+///
+/// ```ignore
+/// #[cache_invalidate(keys = ["user:<id>"], on_cache_error = "fail")]
+/// async fn delete_user(id: u64) -> Result<(), AppError> {
+///     db::delete_user(id).await.map_err(AppError::Db)
+/// }
+/// ```
+///
+/// Equivalent code without the macro:
+///
+/// ```ignore
+/// async fn delete_user(id: u64) -> Result<(), AppError> {
+///     db::delete_user(id).await.map_err(AppError::Db)?;
+///     cache.delete(&format!("user:{id}")).await.map_err(AppError::from)?;
+///     Ok(())
+/// }
+/// ```
 ///
 /// ## `crate`
 ///

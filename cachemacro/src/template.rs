@@ -62,13 +62,14 @@ impl Template {
     }
 }
 
-/// Whether the runtime writes `byte` of a value unescaped.
+/// Whether `byte` can appear in a rendered value: the runtime writes letters, digits, `_`, `-`
+/// and `.` as they are, and every other byte as `%XX`, so `%` appears too.
 ///
-/// This must agree with `cachemacro_runtime::key::is_plain`: two placeholders need a non-plain
-/// character between them, which no escaped value can contain, so a key splits back into its
-/// values in exactly one way.
-fn is_plain(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
+/// This must agree with `cachemacro_runtime::key::is_plain`: two placeholders need a character
+/// between them that no rendered value can contain, so a key splits back into its values in
+/// exactly one way.
+fn can_occur_in_value(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.' | b'%')
 }
 
 fn parse_segments(template: &str, argument: &str) -> Result<Vec<Segment>, String> {
@@ -92,7 +93,7 @@ fn parse_segments(template: &str, argument: &str) -> Result<Vec<Segment>, String
         let literal_end = rest.find(['<', '>']).unwrap_or(rest.len());
         let (literal, tail) = rest.split_at(literal_end);
         if !literal.is_empty() {
-            separated |= !literal.bytes().all(is_plain);
+            separated |= !literal.bytes().all(can_occur_in_value);
             segments.push(Segment::Literal(literal.to_owned()));
         }
         if tail.is_empty() {
@@ -119,8 +120,8 @@ fn parse_segments(template: &str, argument: &str) -> Result<Vec<Segment>, String
             if !separated {
                 return Err(format!(
                     "placeholders `{previous}` and `{text}` must be separated by a character \
-                     such as `:`; letters, digits, `_`, `-` and `.` can occur in values, so they \
-                     do not separate them"
+                     such as `:`; letters, digits, `_`, `-`, `.` and `%` can occur in values, so \
+                     they do not separate them"
                 ));
             }
         }

@@ -276,3 +276,30 @@ pub async fn get_with_loads_once<B: Backend>(cache: &Cache, _: &B) {
     assert_eq!(failed, Err("no"));
     assert_eq!(cache.get::<u32>("question").await.unwrap(), None);
 }
+
+#[cached(ttl = 60, key = "big:<size>", cache = cache)]
+async fn blob(cache: &Cache, loads: &AtomicUsize, size: usize) -> String {
+    loads.fetch_add(1, SeqCst);
+    "x".repeat(size)
+}
+
+pub async fn values_over_max_value_size_are_returned_but_not_stored<B: Backend + SharedStore>(
+    _: &Cache,
+    backend: &B,
+) {
+    let cache = backend.cache_with_max_value_size(1024);
+    let loads = AtomicUsize::new(0);
+    assert_eq!(blob(&cache, &loads, 4096).await.len(), 4096);
+    assert_eq!(blob(&cache, &loads, 4096).await.len(), 4096);
+    assert_eq!(
+        loads.load(SeqCst),
+        2,
+        "too large to store, so loaded each time"
+    );
+    assert_eq!(cache.stats().oversized, 2);
+    assert!(backend.get("big:4096").await.unwrap().is_none());
+
+    assert_eq!(blob(&cache, &loads, 100).await.len(), 100);
+    assert_eq!(blob(&cache, &loads, 100).await.len(), 100);
+    assert_eq!(loads.load(SeqCst), 3, "small values are cached as usual");
+}

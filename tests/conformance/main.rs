@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cachemacro_runtime::backend::{Backend, MemoryBackend, RedisBackend};
-use cachemacro_runtime::Cache;
+use cachemacro_runtime::{Cache, CacheBuilder};
 use cachemacro_tests::RedisServer;
 
 mod basics;
@@ -14,22 +14,26 @@ mod stampede;
 /// A second cache over the same store as the fixture: another process, as far as the store can
 /// tell, with its own prefix, statistics and single-flight table.
 pub trait SharedStore: Backend {
-    fn cache_with_prefix(&self, prefix: &str) -> Cache;
+    fn cache_with(&self, builder: CacheBuilder) -> Cache;
+
+    fn cache_with_prefix(&self, prefix: &str) -> Cache {
+        self.cache_with(Cache::builder().key_prefix(prefix))
+    }
+
+    fn cache_with_max_value_size(&self, bytes: usize) -> Cache {
+        self.cache_with(Cache::builder().max_value_size(bytes))
+    }
 }
 
 impl SharedStore for MemoryBackend {
-    fn cache_with_prefix(&self, prefix: &str) -> Cache {
-        Cache::builder()
-            .key_prefix(prefix)
-            .memory_backend(self.clone())
+    fn cache_with(&self, builder: CacheBuilder) -> Cache {
+        builder.memory_backend(self.clone())
     }
 }
 
 impl SharedStore for RedisBackend {
-    fn cache_with_prefix(&self, prefix: &str) -> Cache {
-        Cache::builder()
-            .key_prefix(prefix)
-            .redis_backend(self.clone())
+    fn cache_with(&self, builder: CacheBuilder) -> Cache {
+        builder.redis_backend(self.clone())
     }
 }
 
@@ -89,6 +93,7 @@ conformance! {
         keys_carry_the_cache_prefix,
         get_set_delete_by_hand,
         get_with_loads_once,
+        values_over_max_value_size_are_returned_but_not_stored,
     ],
     invalidation: [
         write_through_stores_what_the_database_accepted,

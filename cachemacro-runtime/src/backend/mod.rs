@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::error::Result;
 
 mod memory;
-mod redis;
+pub(crate) mod redis;
 
 pub use self::memory::MemoryBackend;
 pub use self::redis::RedisBackend;

@@ -10,6 +10,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo, Script};
 
 use super::{Backend, FillStart, Version, VERSION_TTL};
+use crate::breaker::{Admission, Breaker, BreakerStats};
 use crate::envelope::now_ms;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::companion;
@@ -91,7 +92,13 @@ const TAG_BATCH: isize = 1000;
 pub struct RedisBackend {
     connection: ConnectionManager,
     operation_timeout: Duration,
+    breaker: Arc<Breaker>,
 }
+
+/// Consecutive failures that open the circuit breaker, by default.
+pub const BREAKER_THRESHOLD: u32 = 5;
+/// How long the open breaker skips Redis before it lets one probe through, by default.
+pub const BREAKER_COOL_DOWN: Duration = Duration::from_millis(500);
 
 impl RedisBackend {
     /// Prepares a connection to `url` without waiting for the server; only a malformed URL is an
@@ -115,7 +122,22 @@ impl RedisBackend {
         Ok(Self {
             connection,
             operation_timeout,
+            breaker: Arc::new(Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
         })
+    }
+
+    /// Replaces the circuit breaker: it opens after `threshold` consecutive timeouts or lost
+    /// connections and lets one probe through every `cool_down` while open. `None` turns it off:
+    /// every command then waits for the server, up to the operation timeout.
+    #[must_use]
+    pub fn with_circuit_breaker(mut self, breaker: Option<(u32, Duration)>) -> Self {
+        let (threshold, cool_down) = breaker.unwrap_or((u32::MAX, Duration::ZERO));
+        self.breaker = Arc::new(Breaker::new(threshold, cool_down));
+        self
+    }
+
+    pub(crate) fn breaker_stats(&self) -> BreakerStats {
+        self.breaker.stats()
     }
 
     /// Opens the connection now, waiting at most `wait`; failure is not an error, since the
@@ -129,11 +151,19 @@ impl RedisBackend {
         )
     }
 
+    /// Sends `command` unless the breaker is open, bounded by the operation timeout.
     async fn run<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(self.operation_timeout, command).await {
+        let admission = self.breaker.admit();
+        if admission == Admission::Skip {
+            return Err(Error::new(ErrorKind::CircuitOpen, ""));
+        }
+        let result = match tokio::time::timeout(self.operation_timeout, command).await {
             Ok(result) => result.map_err(Error::from),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "")),
-        }
+        };
+        let failed = result.as_ref().is_err_and(Error::is_unavailable);
+        self.breaker.record(admission, failed);
+        result
     }
 
     async fn bump(&self, key: &str, value: Option<(Arc<[u8]>, Duration)>) -> Result<()> {

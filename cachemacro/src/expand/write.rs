@@ -26,6 +26,7 @@
 //!         &__tags,
 //!         &__CACHEMACRO_POLICY,
 //!         async move { /* fake return */ { db::save(user).await } },
+//!         { /* the failure probe of `#[cached]`, for `Result<User, DbError>` */ },
 //!     )
 //!     .await
 //! }
@@ -44,6 +45,8 @@
 //!
 //! ```text
 //! async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
+//!     static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
+//!         ::cachemacro_runtime::__private::Policy::new();
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     // Both `::std::vec::Vec<::std::string::String>`:
 //!     let __keys = ::std::vec![{ /* "product:", id */ }];
@@ -52,7 +55,9 @@
 //!         &__cache,
 //!         __keys,
 //!         __tags,
+//!         &__CACHEMACRO_POLICY,
 //!         async move { /* fake return */ { db::delete(id).await } },
+//!         { /* the failure probe, for `Result<(), DbError>` */ },
 //!     )
 //!     .await
 //! }
@@ -61,15 +66,17 @@
 //! Keys and tags are rendered before the body runs, which may move the arguments they read.
 //! The body is a plain future awaited in the caller's task, so methods and borrowed parameters
 //! need nothing special. `invalidate_after_result` invalidates only after an `Ok`;
-//! `invalidate_after`, for every other return type, after any value.
+//! `invalidate_after`, for every other return type, after any value. The policy of an
+//! invalidation carries only `on_cache_error`; with `"fail"`, both write paths also start with
+//! the `assert_can_fail` check of `#[cached]`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::key::{self, Start};
 use super::{
-    body_future, by_return, cache_init, erase_impl_trait, let_tags, local, policy, private_path,
-    with_body,
+    assert_can_fail, body_future, by_return, cache_init, erase_impl_trait, failure, let_tags,
+    local, on_cache_error, policy, private_path, with_body,
 };
 use crate::ast::{Function, Returns};
 use crate::attr::Args;
@@ -84,13 +91,25 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let let_tags = let_tags(args, &private, &tags);
     let policy = policy(args, func.returns, &private);
     let put = by_return("put", func.returns);
-    let body_future = body_future(func, &erase_impl_trait(&func.output));
+    let output = erase_impl_trait(&func.output);
+    let body_future = body_future(func, &output);
+    let failure = failure(&private, &output);
+    let can_fail = assert_can_fail(args, &private, func);
     let statements = quote! {
+        #can_fail
         static __CACHEMACRO_POLICY: #private::Policy = #policy;
         let #cache = #cache_init;
         let #key = #key_init;
         #let_tags
-        #private::#put(&#cache, #key, &#tags, &__CACHEMACRO_POLICY, #body_future).await
+        #private::#put(
+            &#cache,
+            #key,
+            &#tags,
+            &__CACHEMACRO_POLICY,
+            #body_future,
+            #failure,
+        )
+        .await
     };
     with_body(func, statements)
 }
@@ -109,12 +128,26 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
         Returns::Result => quote!(invalidate_after_result),
         Returns::Option | Returns::Plain => quote!(invalidate_after),
     };
-    let body_future = body_future(func, &erase_impl_trait(&func.output));
+    let output = erase_impl_trait(&func.output);
+    let body_future = body_future(func, &output);
+    let on_cache_error = on_cache_error(args, &private);
+    let failure = failure(&private, &output);
+    let can_fail = assert_can_fail(args, &private, func);
     let statements = quote! {
+        #can_fail
+        static __CACHEMACRO_POLICY: #private::Policy = #private::Policy::new() #on_cache_error;
         let #cache = #cache_init;
         let #keys_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#keys),*];
         let #tags_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];
-        #private::#invalidate(&#cache, #keys_local, #tags_local, #body_future).await
+        #private::#invalidate(
+            &#cache,
+            #keys_local,
+            #tags_local,
+            &__CACHEMACRO_POLICY,
+            #body_future,
+            #failure,
+        )
+        .await
     };
     with_body(func, statements)
 }

@@ -1,0 +1,187 @@
+//! Credentials in a Redis URL, a `requirepass` password or an ACL user's: the cache
+//! authenticates with them, a wrong one costs no error to callers, and the secret shows up in no
+//! `Debug` or `Display` of the cache or its errors, nor in any log line.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cachemacro_runtime::backend::RedisBackend;
+use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::RedisServer;
+use tracing::subscriber::DefaultGuard;
+
+const PASSWORD: &str = "requirepass-secret-4f1c";
+const WRONG_PASSWORD: &str = "wrong-secret-9d2e";
+const ACL_SECRET: &str = "app-secret";
+const WRONG_ACL_SECRET: &str = "app-wrong-secret";
+
+#[cached(ttl = 60, key = "square:<n>", cache = cache)]
+async fn square(cache: &Cache, loads: &AtomicUsize, n: u64) -> u64 {
+    loads.fetch_add(1, SeqCst);
+    n * n
+}
+
+/// Every event of this thread, at every level, formatted as the fmt subscriber writes it.
+struct CapturedLogs {
+    lines: Arc<Mutex<Vec<u8>>>,
+    _guard: DefaultGuard,
+}
+
+impl CapturedLogs {
+    fn start() -> Self {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let writer_lines = Arc::clone(&lines);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(Arc::clone(&writer_lines)))
+            .finish();
+        CapturedLogs {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
+    }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn cache_for(url: &str) -> Cache {
+    Cache::builder()
+        .operation_timeout(Duration::from_millis(500))
+        .connect_timeout(Duration::from_millis(500))
+        .redis(url)
+        .await
+        .expect("a well-formed URL is accepted")
+}
+
+/// Calls `square(3)` twice on `cache`: both answer, and the second is a hit.
+async fn assert_second_call_hits(cache: &Cache) {
+    let loads = AtomicUsize::new(0);
+    assert_eq!(square(cache, &loads, 3).await, 9);
+    assert_eq!(square(cache, &loads, 3).await, 9);
+    assert_eq!(
+        loads.load(SeqCst),
+        1,
+        "the second call was not served from Redis"
+    );
+    assert_eq!(cache.stats().hits, 1);
+    assert_eq!(cache.stats().errors, 0);
+}
+
+/// Calls `square(3)` twice on `cache`, which cannot authenticate: both answer from the loader.
+/// Returns what a caller could print of the cache and of the error of a direct read.
+async fn assert_calls_load_without_errors(cache: &Cache) -> String {
+    let loads = AtomicUsize::new(0);
+    assert_eq!(square(cache, &loads, 3).await, 9);
+    assert_eq!(square(cache, &loads, 3).await, 9);
+    assert_eq!(loads.load(SeqCst), 2, "without the cache every call loads");
+    assert!(cache.stats().errors > 0, "the failed reads are counted");
+    let error = cache
+        .get::<u64>("square:3")
+        .await
+        .expect_err("a read without authentication fails");
+    format!("{cache:?} {:?} {error:?} {error}", cache.stats())
+}
+
+fn assert_hidden(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret:?} shown in: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_requirepass_password_authenticates_and_is_never_shown() {
+    let logs = CapturedLogs::start();
+    let server = RedisServer::start_with_password(PASSWORD);
+    let url = server.url();
+    assert!(url.contains(PASSWORD));
+
+    let cache = cache_for(&url).await;
+    assert_second_call_hits(&cache).await;
+    let backend = RedisBackend::new(&url, Duration::from_secs(1), Duration::from_secs(1))
+        .expect("a well-formed URL");
+    let mut shown = format!("{cache:?} {:?} {backend:?}", cache.stats());
+
+    let before_wrong_password = logs.len();
+    let wrong = cache_for(&url.replace(PASSWORD, WRONG_PASSWORD)).await;
+    shown += &assert_calls_load_without_errors(&wrong).await;
+    assert!(
+        logs.len() > before_wrong_password,
+        "the failed reads were not logged, so the log check below would prove nothing"
+    );
+
+    let malformed = format!("redis://:{PASSWORD}@127.0.0.1:not-a-port/");
+    let error = Cache::redis(&malformed)
+        .await
+        .expect_err("a malformed URL is an error");
+    shown += &format!("{error:?} {error}");
+
+    assert_hidden(&shown, &[PASSWORD, WRONG_PASSWORD]);
+    assert_hidden(&logs.text(), &[PASSWORD, WRONG_PASSWORD]);
+}
+
+#[tokio::test]
+async fn an_acl_user_authenticates_and_its_secret_is_never_shown() {
+    let logs = CapturedLogs::start();
+    let server = RedisServer::start();
+    let admin = redis::Client::open(server.url()).expect("the server URL");
+    let mut admin = admin
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the new server answers");
+    let () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "app",
+            "on",
+            &format!(">{ACL_SECRET}"),
+            "~*",
+            "&*",
+            "+@all",
+        ])
+        .query_async(&mut admin)
+        .await
+        .expect("ACL SETUSER");
+    // Without the default user, only a connection that authenticates as `app` gets an answer.
+    let () = redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "off"])
+        .query_async(&mut admin)
+        .await
+        .expect("ACL SETUSER default off");
+
+    let url = format!("redis://app:{ACL_SECRET}@127.0.0.1:{}/", server.port());
+    let cache = cache_for(&url).await;
+    assert_second_call_hits(&cache).await;
+    let mut shown = format!("{cache:?} {:?}", cache.stats());
+
+    let before_wrong_secret = logs.len();
+    let wrong = cache_for(&url.replace(ACL_SECRET, WRONG_ACL_SECRET)).await;
+    shown += &assert_calls_load_without_errors(&wrong).await;
+    assert!(
+        logs.len() > before_wrong_secret,
+        "the failed reads were not logged"
+    );
+
+    assert_hidden(&shown, &[ACL_SECRET, WRONG_ACL_SECRET]);
+    assert_hidden(&logs.text(), &[ACL_SECRET, WRONG_ACL_SECRET]);
+}
