@@ -7,7 +7,7 @@
 //! Two outages of a private `redis-server`: killed (connections refused at once) and frozen with
 //! SIGSTOP (nothing answers; every command waits for the 100 ms operation timeout). In each, 16
 //! tasks make calls whose body (the "database") takes 1 ms. Reported: p50, p99 and max latency of
-//! a call, and how many cache operations timed out or were skipped.
+//! a call, and how many cache operations failed (refused or timed out) or were skipped.
 //!
 //! Under `cargo test --benches` it makes a few calls only, as a smoke test.
 
@@ -59,7 +59,7 @@ fn main() {
         .build()
         .expect("a Tokio runtime");
     println!("16 tasks × {calls_per_task} calls, 1 ms body, 100 ms operation timeout");
-    println!("| outage | breaker | p50 | p99 | max | timed-out ops | skipped ops |");
+    println!("| outage | breaker | p50 | p99 | max | failed ops | skipped ops |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     for outage in ["killed", "frozen"] {
         for with_breaker in [true, false] {

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     password: Option<String>,
+    /// The certificate and key of a TLS-only server.
+    tls: Option<PathBuf>,
     process: Option<Child>,
 }
 
@@ -32,10 +35,45 @@ impl RedisServer {
         Self::start_with(free_port(), Some(password.to_owned()))
     }
 
+    /// Starts a server that speaks TLS only, with a self-signed certificate made by `openssl`.
+    pub fn start_tls() -> Self {
+        let port = free_port();
+        let directory =
+            std::env::temp_dir().join(format!("cachemacro-tls-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("a temporary directory");
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+            ])
+            .current_dir(&directory)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(status.success(), "openssl made no certificate");
+        let mut server = RedisServer {
+            port,
+            password: None,
+            tls: Some(directory),
+            process: None,
+        };
+        server.spawn();
+        server
+    }
+
     fn start_with(port: u16, password: Option<String>) -> Self {
         let mut server = RedisServer {
             port,
             password,
+            tls: None,
             process: None,
         };
         server.spawn();
@@ -49,6 +87,10 @@ impl RedisServer {
 
     /// The URL to connect with, password included.
     pub fn url(&self) -> String {
+        if self.tls.is_some() {
+            // The certificate is self-signed: skip verification (test servers only).
+            return format!("rediss://127.0.0.1:{}/#insecure", self.port);
+        }
         match &self.password {
             Some(password) => format!("redis://:{password}@127.0.0.1:{}/", self.port),
             None => format!("redis://127.0.0.1:{}/", self.port),
@@ -103,6 +145,23 @@ impl RedisServer {
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
+        if let Some(directory) = &self.tls {
+            let file = |name: &str| directory.join(name).display().to_string();
+            command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .args([
+                    "--tls-cert-file",
+                    &file("cert.pem"),
+                    "--tls-key-file",
+                    &file("key.pem"),
+                ])
+                .args([
+                    "--tls-ca-cert-file",
+                    &file("cert.pem"),
+                    "--tls-auth-clients",
+                    "no",
+                ]);
+        }
         let process = command
             .spawn()
             .expect("redis-server must be installed (scripts/test.sh installs it)");
@@ -122,6 +181,10 @@ impl RedisServer {
         let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
+        if self.tls.is_some() {
+            // Listening is all a plain socket can tell of a TLS server.
+            return true;
+        }
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
         let request = match &self.password {
             Some(password) => format!(
@@ -152,6 +215,9 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.thaw();
         self.kill();
+        if let Some(directory) = &self.tls {
+            let _ = std::fs::remove_dir_all(directory);
+        }
     }
 }
 

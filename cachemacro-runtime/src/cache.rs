@@ -379,7 +379,7 @@ impl CacheBuilder {
 
     /// The circuit breaker in front of Redis: after `threshold` consecutive timeouts or lost
     /// connections (default 5) commands are skipped, and calls go straight to their functions
-    /// without waiting, for `cool_down` (default 500 ms); then one probe goes through and closes
+    /// without waiting, for `cool_down` (default 250 ms); then one probe goes through and closes
     /// it when Redis answers.
     pub fn circuit_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
         self.circuit_breaker = Some((threshold, cool_down));

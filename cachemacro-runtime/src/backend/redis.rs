@@ -98,7 +98,7 @@ pub struct RedisBackend {
 /// Consecutive failures that open the circuit breaker, by default.
 pub const BREAKER_THRESHOLD: u32 = 5;
 /// How long the open breaker skips Redis before it lets one probe through, by default.
-pub const BREAKER_COOL_DOWN: Duration = Duration::from_millis(500);
+pub const BREAKER_COOL_DOWN: Duration = Duration::from_millis(250);
 
 impl RedisBackend {
     /// Prepares a connection to `url` without waiting for the server; only a malformed URL is an
