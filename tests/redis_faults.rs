@@ -236,3 +236,36 @@ async fn on_cache_error_fail_returns_the_fault_per_function_and_per_cache() {
         "the cache-wide setting applies"
     );
 }
+
+#[tokio::test]
+async fn garbage_written_by_another_client_is_reloaded_and_overwritten() {
+    let server = RedisServer::start();
+    let cache = cache_on(&server).await;
+    let loads = Arc::new(AtomicU64::new(0));
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::cmd("SET")
+        .arg("square:7")
+        .arg(&b"\xff\x00not an entry"[..])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    assert_eq!(square(cache.clone(), Arc::clone(&loads), 7).await, Ok(49));
+    assert_eq!(square(cache.clone(), Arc::clone(&loads), 7).await, Ok(49));
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.decode_errors, stats.loads, stats.hits),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    let stored: Vec<u8> = redis::cmd("GET")
+        .arg("square:7")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(stored.starts_with(b"cm"), "overwritten with a valid entry");
+}
