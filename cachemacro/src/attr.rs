@@ -1055,8 +1055,8 @@ mod tests {
                 "duplicate `ttl` argument",
                 "`negative_ttl` cannot be negative",
                 "placeholders `<a>` and `<b>` must be separated by a character such as `:`; \
-                 letters, digits, `_`, `-` and `.` can occur in values, so they do not separate \
-                 them",
+                 letters, digits, `_`, `-`, `.` and `%` can occur in values, so they do not \
+                 separate them",
             ]
         );
     }

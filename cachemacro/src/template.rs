@@ -241,6 +241,8 @@ mod tests {
             "{error}"
         );
         assert!(parse_segments("<a>x-y.z_1<b>", "key").is_err());
+        // `%` starts every escape: ("%", "3A") and ("", "25:") would both give `%25%3A`.
+        assert!(parse_segments("<a>%<b>", "key").is_err());
         assert!(parse_segments("<a>x/y<b>", "key").is_ok());
         assert!(parse_segments("<a> <b>", "key").is_ok());
     }
