@@ -4,13 +4,17 @@
 //!
 //! Use it through `cachemacro_runtime`, which re-exports it and provides the caches it talks to:
 //!
-//! ```ignore
+//! ```
 //! use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize)] struct User;
+//! # struct DbError;
+//! # mod db { pub async fn load_user(_: u64) -> Result<super::User, super::DbError> { Ok(super::User) } }
 //!
 //! #[cached(ttl = "1h", key = "user:<id>")]
 //! async fn get_user(id: u64) -> Result<User, DbError> {
 //!     db::load_user(id).await
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! A call first looks the key up in the cache. On a hit it returns the stored value without
