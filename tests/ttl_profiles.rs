@@ -54,6 +54,7 @@ async fn profiles_come_from_the_environment_then_the_builder_then_the_function()
             .memory(),
         Cache::builder()
             .ttl_profile("product_price", Duration::from_secs(3600))
+            .operation_timeout(Duration::from_secs(2))
             .redis(&server.url())
             .await
             .unwrap(),
