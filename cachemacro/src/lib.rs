@@ -56,21 +56,58 @@
 //! `"1s500ms"`). It must be longer than zero. Without it, the cache's default ttl applies. The
 //! other durations, `negative_ttl`, `lock_timeout` and `stale`, are written the same way.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(Clone, Copy, Debug)]
+//! # enum Currency { Eur }
+//! # impl std::fmt::Display for Currency {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("EUR") }
+//! # }
+//! # #[derive(Debug)]
+//! # struct ApiError;
+//! # mod api {
+//! #     use super::*;
+//! #     pub async fn rate(_: Currency) -> Result<f64, ApiError> { Ok(1.08) }
+//! # }
 //! #[cached(ttl = "1h30m")]
 //! async fn exchange_rate(currency: Currency) -> Result<f64, ApiError> {
 //!     api::rate(currency).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(exchange_rate(Currency::Eur).await.unwrap(), 1.08);
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(Clone, Copy, Debug)]
+//! # enum Currency { Eur }
+//! # impl std::fmt::Display for Currency {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("EUR") }
+//! # }
+//! # #[derive(Debug)]
+//! # struct ApiError;
+//! # mod api {
+//! #     use super::*;
+//! #     pub async fn rate(_: Currency) -> Result<f64, ApiError> { Ok(1.08) }
+//! # }
 //! async fn exchange_rate(currency: Currency) -> Result<f64, ApiError> {
 //!     let key = format!("{}::exchange_rate:{currency}", module_path!());
 //!     let ttl = Duration::from_secs(5400);
 //!     cache.try_get_with(&key, ttl, || async { api::rate(currency).await }).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(exchange_rate(Currency::Eur).await.unwrap(), 1.08);
+//! # }
 //! ```
 //!
 //! ## `key`
@@ -86,20 +123,53 @@
 //! parameter must then implement `Display`. Type parameters are not part of the key: a generic
 //! function cached for several types should name the type in its `key`.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # struct Customer { id: u64 }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Order;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn orders(_: u64, _: u32) -> Result<Vec<Order>, DbError> { Ok(vec![Order]) }
+//! # }
 //! #[cached(key = "orders:<customer.id>:<page>")]
 //! async fn orders(customer: &Customer, page: u32) -> Result<Vec<Order>, DbError> {
 //!     db::orders(customer.id, page).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(orders(&Customer { id: 7 }, 1).await.unwrap().len(), 1);
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro (values escaped as described above):
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # struct Customer { id: u64 }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Order;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn orders(_: u64, _: u32) -> Result<Vec<Order>, DbError> { Ok(vec![Order]) }
+//! # }
 //! async fn orders(customer: &Customer, page: u32) -> Result<Vec<Order>, DbError> {
 //!     let key = format!("orders:{}:{page}", customer.id);
 //!     cache.try_get_with(&key, default_ttl, || async { db::orders(customer.id, page).await }).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(orders(&Customer { id: 7 }, 1).await.unwrap().len(), 1);
+//! # }
 //! ```
 //!
 //! ## `tags`
@@ -111,16 +181,44 @@
 //! without listing the keys. A tag is named without the cache's key prefix, so by hand the
 //! entries of `org_id = 7` go with `cache.invalidate_tag("org:7")`. The list cannot be empty.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct User;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn load_user(_: u64) -> Result<User, DbError> { Ok(User) }
+//! # }
 //! #[cached(key = "user:<id>", tags = ["org:<org_id>", "users"])]
 //! async fn get_user(id: u64, org_id: u64) -> Result<User, DbError> {
 //!     db::load_user(id).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(get_user(1, 7).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct User;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn load_user(_: u64) -> Result<User, DbError> { Ok(User) }
+//! # }
+//! # async fn add_to_index(_tag: &str, _key: &str) {}
 //! async fn get_user(id: u64, org_id: u64) -> Result<User, DbError> {
 //!     let key = format!("user:{id}");
 //!     let user = cache.try_get_with(&key, default_ttl, || db::load_user(id)).await?;
@@ -129,6 +227,10 @@
 //!     add_to_index("users", &key).await;
 //!     Ok(user)
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(get_user(1, 7).await.is_ok());
+//! # }
 //! ```
 //!
 //! ## `cache`
@@ -138,18 +240,55 @@
 //! `cache: &Cache` parameter; parameters it names are left out of the default key. Without it,
 //! the global cache applies: the one installed with `Cache::install`, else an in-process one.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # use cachemacro_runtime::Cache;
+//! # #[derive(Clone, Copy, Debug)]
+//! # struct Sku(u64);
+//! # impl std::fmt::Display for Sku {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Product;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # struct Db;
+//! # impl Db {
+//! #     async fn product(&self, _: Sku) -> Result<Product, DbError> { Ok(Product) }
+//! # }
+//! # struct Repo { cache: Cache, db: Db }
 //! impl Repo {
 //!     #[cached(cache = self.cache, ttl = 60)]
 //!     async fn product(&self, sku: Sku) -> Result<Product, DbError> {
 //!         self.db.product(sku).await
 //!     }
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     let repo = Repo { cache: Cache::memory(), db: Db };
+//! #     assert!(repo.product(Sku(1)).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[derive(Clone, Copy, Debug)]
+//! # struct Sku(u64);
+//! # impl std::fmt::Display for Sku {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Product;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # struct Db;
+//! # impl Db {
+//! #     async fn product(&self, _: Sku) -> Result<Product, DbError> { Ok(Product) }
+//! # }
+//! # struct Repo { cache: Cache, db: Db }
 //! impl Repo {
 //!     async fn product(&self, sku: Sku) -> Result<Product, DbError> {
 //!         let key = format!("{}::product:{sku}", module_path!());
@@ -157,6 +296,11 @@
 //!         self.cache.try_get_with(&key, ttl, || async { self.db.product(sku).await }).await
 //!     }
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     let repo = Repo { cache: Cache::memory(), db: Db };
+//! #     assert!(repo.product(Sku(1)).await.is_ok());
+//! # }
 //! ```
 //!
 //! ## `negative_ttl`
@@ -165,16 +309,39 @@
 //! `ttl`; 60 seconds by default. Caching `None` for a short time keeps repeated lookups of
 //! something absent from reaching the database every time.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct User;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn find_user(_: u64) -> Option<User> { None }
+//! # }
 //! #[cached(ttl = "1h", negative_ttl = "5m", key = "user:<id>")]
 //! async fn find_user(id: u64) -> Option<User> {
 //!     db::find_user(id).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(find_user(1).await, None);
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct User;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn find_user(_: u64) -> Option<User> { None }
+//! # }
 //! async fn find_user(id: u64) -> Option<User> {
 //!     let key = format!("user:{id}");
 //!     if let Ok(Some(found)) = cache.get::<Option<User>>(&key).await {
@@ -185,6 +352,10 @@
 //!     let _ = cache.set(&key, &found, Duration::from_secs(ttl)).await;
 //!     found
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(find_user(1).await, None);
+//! # }
 //! ```
 //!
 //! ## `cache_none`
@@ -192,16 +363,37 @@
 //! For functions returning `Option` only: `cache_none = false` stores `Some` values but never
 //! `None`, so a value that appears later is seen at once. `true` is the default.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Session;
+//! # mod sessions {
+//! #     pub async fn find(_: &str) -> Option<super::Session> { Some(super::Session) }
+//! # }
 //! #[cached(key = "session:<token>", cache_none = false)]
 //! async fn session(token: String) -> Option<Session> {
 //!     sessions::find(&token).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(session("t0k3n".to_string()).await.is_some());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Session;
+//! # mod sessions {
+//! #     pub async fn find(_: &str) -> Option<super::Session> { Some(super::Session) }
+//! # }
 //! async fn session(token: String) -> Option<Session> {
 //!     let key = format!("session:{token}");
 //!     if let Ok(Some(found)) = cache.get::<Option<Session>>(&key).await {
@@ -213,6 +405,10 @@
 //!     }
 //!     found
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(session("t0k3n".to_string()).await.is_some());
+//! # }
 //! ```
 //!
 //! ## `lock`
@@ -223,16 +419,42 @@
 //! `true` by default. `lock = false` saves the lock's round trips when running the body a few
 //! times over is cheap.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Flags;
+//! # mod flags {
+//! #     pub async fn fetch(_: &str) -> super::Flags { super::Flags }
+//! # }
 //! #[cached(ttl = "10s", lock = false)]
 //! async fn feature_flags(service: String) -> Flags {
 //!     flags::fetch(&service).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     let _flags: Flags = feature_flags("billing".to_string()).await;
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro, for the default `lock = true`:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Report;
+//! # mod reports {
+//! #     pub async fn build(_: u64) -> super::Report { super::Report }
+//! # }
+//! # #[allow(non_upper_case_globals)]
+//! # const lock_timeout: Duration = Duration::from_secs(5);
+//! # async fn try_lock(_key: &str, _timeout: Duration) -> bool { true }
+//! # async fn wait_for_entry<T>(_key: &str, _timeout: Duration) -> Option<T> { None }
+//! # async fn unlock(_key: &str) {}
 //! async fn report(id: u64) -> Report {
 //!     let key = format!("{}::report:{id}", module_path!());
 //!     if let Ok(Some(found)) = cache.get::<Report>(&key).await {
@@ -250,6 +472,10 @@
 //!     unlock(&key).await; // only if this caller still holds the lock
 //!     report
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     let _report: Report = report(1).await;
+//! # }
 //! ```
 //!
 //! ## `lock_timeout`
@@ -259,11 +485,29 @@
 //! lock of a process that died while loading frees itself after this long. Set it a little
 //! above the body's usual running time.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(Clone, Copy)]
+//! # struct Month(u32);
+//! # impl std::fmt::Display for Month {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Report;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod reports {
+//! #     use super::*;
+//! #     pub async fn build(_: Month) -> Result<Report, DbError> { Ok(Report) }
+//! # }
 //! #[cached(ttl = "1h", lock_timeout = "30s")]
 //! async fn monthly_report(month: Month) -> Result<Report, DbError> {
 //!     reports::build(month).await // takes about 20 s
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(monthly_report(Month(3)).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro: as for [`lock`](#lock), with `lock_timeout` being
@@ -278,16 +522,67 @@
 //! `true` by default. See [where refreshes run](#where-refreshes-run-and-send) for what it
 //! requires of the body; `early_refresh = false` lifts that requirement.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(Clone, Copy, Debug)]
+//! # enum Currency { Eur }
+//! # impl std::fmt::Display for Currency {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("EUR") }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Rates;
+//! # #[derive(Debug)]
+//! # struct ApiError;
+//! # mod api {
+//! #     use super::*;
+//! #     pub async fn rates(_: Currency) -> Result<Rates, ApiError> { Ok(Rates) }
+//! # }
 //! #[cached(ttl = "1m", early_refresh = false)]
 //! async fn rates(currency: Currency) -> Result<Rates, ApiError> {
 //!     api::rates(currency).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(rates(Currency::Eur).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro, for the default `early_refresh = true`:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(Clone, Copy, Debug)]
+//! # enum Currency { Eur }
+//! # impl std::fmt::Display for Currency {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("EUR") }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Rates;
+//! # #[derive(Debug)]
+//! # struct ApiError;
+//! # mod api {
+//! #     use super::*;
+//! #     pub async fn rates(_: Currency) -> Result<Rates, ApiError> { Ok(Rates) }
+//! # }
+//! # struct Entry<T> { value: T, delta: f64, expires_at: f64 }
+//! # async fn read_entry<T>(_key: &str) -> Option<Entry<T>> { None }
+//! # fn now() -> f64 { 0.0 }
+//! # fn random() -> f64 { 0.5 }
+//! # #[allow(non_upper_case_globals)]
+//! # const beta: f64 = 1.0;
+//! # #[allow(non_upper_case_globals)]
+//! # const ttl: Duration = Duration::from_secs(60);
+//! # fn spawn_refresh<F, Fut>(_key: String, _load: F)
+//! # where
+//! #     F: FnOnce() -> Fut,
+//! #     Fut: std::future::Future,
+//! # {
+//! # }
 //! async fn rates(currency: Currency) -> Result<Rates, ApiError> {
 //!     let key = format!("{}::rates:{currency}", module_path!());
 //!     if let Some(entry) = read_entry::<Rates>(&key).await {
@@ -300,6 +595,10 @@
 //!     }
 //!     cache.try_get_with(&key, ttl, || api::rates(currency)).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(rates(Currency::Eur).await.is_ok());
+//! # }
 //! ```
 //!
 //! ## `beta`
@@ -308,11 +607,29 @@
 //! `1.0` by default. Above 1 refreshes come earlier (fresher entries, more loads), below 1 later.
 //! It cannot be combined with `early_refresh = false`.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(Clone, Copy)]
+//! # struct GameId(u32);
+//! # impl std::fmt::Display for GameId {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Score;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn top_scores(_: GameId) -> Result<Vec<Score>, DbError> { Ok(vec![Score]) }
+//! # }
 //! #[cached(ttl = "5m", beta = 2.0)]
 //! async fn leaderboard(game: GameId) -> Result<Vec<Score>, DbError> {
 //!     db::top_scores(game).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(leaderboard(GameId(1)).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro: as for [`early_refresh`](#early_refresh), with `beta`
@@ -326,16 +643,64 @@
 //! keeps being served until the window ends (fail-safe). The cache keeps each entry for its ttl
 //! plus this window.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(Clone, Copy)]
+//! # struct ShopId(u32);
+//! # impl std::fmt::Display for ShopId {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Catalog;
+//! # #[derive(Debug)]
+//! # struct ApiError;
+//! # mod api {
+//! #     use super::*;
+//! #     pub async fn catalog(_: ShopId) -> Result<Catalog, ApiError> { Ok(Catalog) }
+//! # }
 //! #[cached(ttl = "1m", stale = "1h")]
 //! async fn catalog(shop: ShopId) -> Result<Catalog, ApiError> {
 //!     api::catalog(shop).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(catalog(ShopId(1)).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(Clone, Copy)]
+//! # struct ShopId(u32);
+//! # impl std::fmt::Display for ShopId {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Catalog;
+//! # #[derive(Debug)]
+//! # struct ApiError;
+//! # mod api {
+//! #     use super::*;
+//! #     pub async fn catalog(_: ShopId) -> Result<Catalog, ApiError> { Ok(Catalog) }
+//! # }
+//! # use std::time::Instant;
+//! # struct Entry<T> { value: T, expires_at: Instant }
+//! # async fn read_entry<T>(_key: &str) -> Option<Entry<T>> { None }
+//! # fn now() -> Instant { Instant::now() }
+//! # fn spawn_refresh<F, Fut>(_key: String, _load: F)
+//! # where
+//! #     F: FnOnce() -> Fut,
+//! #     Fut: std::future::Future,
+//! # {
+//! # }
+//! # async fn write_entry<T>(_key: &str, _value: &T, _fresh: Duration, _kept: Duration) {}
 //! async fn catalog(shop: ShopId) -> Result<Catalog, ApiError> {
 //!     let key = format!("{}::catalog:{shop}", module_path!());
 //!     if let Some(entry) = read_entry::<Catalog>(&key).await {
@@ -353,6 +718,10 @@
 //!     write_entry(&key, &catalog, Duration::from_secs(60), Duration::from_secs(3660)).await;
 //!     Ok(catalog)
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(catalog(ShopId(1)).await.is_ok());
+//! # }
 //! ```
 //!
 //! ## `sliding`
@@ -362,16 +731,38 @@
 //! ahead of or to serve past, so it cannot be combined with [`stale`](#stale), with
 //! [`beta`](#beta) or with `early_refresh = true`.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Session;
+//! # mod sessions {
+//! #     pub async fn find(_: &str) -> Option<super::Session> { Some(super::Session) }
+//! # }
 //! #[cached(key = "session:<token>", ttl = "30m", sliding = true)]
 //! async fn session(token: String) -> Option<Session> {
 //!     sessions::find(&token).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(session("t0k3n".to_string()).await.is_some());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Session;
+//! # mod sessions {
+//! #     pub async fn find(_: &str) -> Option<super::Session> { Some(super::Session) }
+//! # }
+//! # async fn get_and_touch<T>(_key: &str, _ttl: Duration) -> Option<T> { None }
 //! async fn session(token: String) -> Option<Session> {
 //!     let key = format!("session:{token}");
 //!     // GETEX <key> PX 1800000: reads the entry and restarts its ttl in one round trip.
@@ -383,6 +774,10 @@
 //!     let _ = cache.set(&key, &found, ttl).await;
 //!     found
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(session("t0k3n".to_string()).await.is_some());
+//! # }
 //! ```
 //!
 //! ## `ttl_profile`
@@ -394,21 +789,72 @@
 //! not know falls back to `ttl`, then to the cache's default ttl. Names are made of lowercase
 //! letters, digits and `_`.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(Clone, Copy, Debug)]
+//! # struct Sku(u64);
+//! # impl std::fmt::Display for Sku {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Price(u64);
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn price(_: Sku) -> Result<Price, DbError> { Ok(Price(100)) }
+//! # }
 //! #[cached(key = "price:<sku>", ttl_profile = "product_price", ttl = "1m")]
 //! async fn price(sku: Sku) -> Result<Price, DbError> {
 //!     db::price(sku).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(price(Sku(1)).await.unwrap(), Price(100));
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[derive(Clone, Copy, Debug)]
+//! # struct Sku(u64);
+//! # impl std::fmt::Display for Sku {
+//! #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Price(u64);
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn price(_: Sku) -> Result<Price, DbError> { Ok(Price(100)) }
+//! # }
+//! # struct TtlProfiles;
+//! # impl TtlProfiles {
+//! #     fn get(&self, _name: &str) -> Option<Duration> { None }
+//! # }
+//! # struct ProfiledCache { cache: Cache, ttl_profiles: TtlProfiles }
+//! # impl std::ops::Deref for ProfiledCache {
+//! #     type Target = Cache;
+//! #     fn deref(&self) -> &Cache { &self.cache }
+//! # }
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<ProfiledCache> = std::sync::LazyLock::new(|| ProfiledCache {
+//! #     cache: Cache::memory(),
+//! #     ttl_profiles: TtlProfiles,
+//! # });
 //! async fn price(sku: Sku) -> Result<Price, DbError> {
 //!     let key = format!("price:{sku}");
 //!     let ttl = cache.ttl_profiles.get("product_price").unwrap_or(Duration::from_secs(60));
 //!     cache.try_get_with(&key, ttl, || db::price(sku)).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(price(Sku(1)).await.unwrap(), Price(100));
+//! # }
 //! ```
 //!
 //! ## `version`
@@ -417,20 +863,51 @@
 //! stored type changes shape, and entries written by the previous release are no longer read
 //! (they expire on their own). It follows the template, or the default key.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct UserV2;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn load_user(_: u64) -> Result<UserV2, DbError> { Ok(UserV2) }
+//! # }
 //! #[cached(key = "user:<id>", version = 2)]
 //! async fn get_user(id: u64) -> Result<UserV2, DbError> {
 //!     db::load_user(id).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(get_user(1).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct UserV2;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn load_user(_: u64) -> Result<UserV2, DbError> { Ok(UserV2) }
+//! # }
 //! async fn get_user(id: u64) -> Result<UserV2, DbError> {
 //!     let key = format!("user:{id}@v2");
 //!     cache.try_get_with(&key, default_ttl, || db::load_user(id)).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(get_user(1).await.is_ok());
+//! # }
 //! ```
 //!
 //! ## Companions
@@ -451,7 +928,17 @@
 //! method of a trait impl written with plain `async fn` (methods of an `#[async_trait]` impl
 //! never get companions), or when the names are taken.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct User;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn load_user(_: u64) -> Result<User, DbError> { Ok(User) }
+//! #     pub async fn rename_user(_: u64, _: &str) -> Result<(), DbError> { Ok(()) }
+//! # }
 //! #[cached(key = "user:<id>")]
 //! pub async fn get_user(id: u64) -> Result<User, DbError> {
 //!     db::load_user(id).await
@@ -461,11 +948,27 @@
 //!     db::rename_user(id, name).await?;
 //!     refresh_get_user(id).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(rename(1, "Ada").await.is_ok());
+//! #     assert!(invalidate_get_user(1).await.is_ok());
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro, for the companions:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct User;
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # pub async fn get_user(_: u64) -> Result<User, DbError> { Ok(User) }
 //! pub async fn invalidate_get_user(id: u64) -> cachemacro_runtime::Result<()> {
 //!     cache.delete(&format!("user:{id}")).await
 //! }
@@ -474,6 +977,11 @@
 //!     let _ = cache.delete(&format!("user:{id}")).await;
 //!     get_user(id).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert!(invalidate_get_user(1).await.is_ok());
+//! #     assert!(refresh_get_user(1).await.is_ok());
+//! # }
 //! ```
 //!
 //! ## `on_cache_error`
@@ -493,7 +1001,16 @@
 //! with `CacheBuilder::on_cache_error(OnCacheError::Fail)`, which then applies to the functions
 //! whose return type can carry the error. An undecodable entry is a miss either way.
 //!
-//! ```ignore
+//! ```
+//! # use cachemacro_runtime::cached;
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Balance(i64);
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn balance(_: u64) -> Result<Balance, DbError> { Ok(Balance(42)) }
+//! # }
 //! #[derive(Debug)]
 //! enum AppError {
 //!     Cache(cachemacro_runtime::Error),
@@ -510,11 +1027,37 @@
 //! async fn balance(account: u64) -> Result<Balance, AppError> {
 //!     db::balance(account).await.map_err(AppError::Db)
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(balance(1).await.unwrap(), Balance(42));
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro:
 //!
-//! ```ignore
+//! ```
+//! # use std::time::Duration;
+//! # use cachemacro_runtime::Cache;
+//! # #[allow(non_upper_case_globals)]
+//! # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+//! # #[allow(non_upper_case_globals)]
+//! # const default_ttl: Duration = Duration::from_secs(3600);
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Balance(i64);
+//! # #[derive(Debug)]
+//! # struct DbError;
+//! # mod db {
+//! #     use super::*;
+//! #     pub async fn balance(_: u64) -> Result<Balance, DbError> { Ok(Balance(42)) }
+//! # }
+//! # #[derive(Debug)]
+//! # enum AppError {
+//! #     Cache(cachemacro_runtime::Error),
+//! #     Db(DbError),
+//! # }
+//! # impl From<cachemacro_runtime::Error> for AppError {
+//! #     fn from(error: cachemacro_runtime::Error) -> Self { AppError::Cache(error) }
+//! # }
 //! async fn balance(account: u64) -> Result<Balance, AppError> {
 //!     let key = format!("balance:{account}");
 //!     match cache.get::<Balance>(&key).await {
@@ -526,6 +1069,10 @@
 //!     cache.set(&key, &balance, default_ttl).await.map_err(AppError::from)?;
 //!     Ok(balance)
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(balance(1).await.unwrap(), Balance(42));
+//! # }
 //! ```
 //!
 //! ## `crate`
@@ -533,13 +1080,23 @@
 //! The path of the runtime crate, `::cachemacro_runtime` by default. Set it when the runtime is
 //! reached through a re-export instead of a direct dependency.
 //!
-//! ```ignore
+//! ```
+//! # mod my_platform {
+//! #     pub use ::cachemacro_runtime;
+//! # }
+//! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+//! # struct Config;
+//! # async fn load_config(_: &str) -> Config { Config }
 //! use my_platform::cachemacro_runtime::cached;
 //!
 //! #[cached(crate = "my_platform::cachemacro_runtime", ttl = 60)]
 //! async fn config(name: String) -> Config {
 //!     load_config(&name).await
 //! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     assert_eq!(config("app".to_string()).await, Config);
+//! # }
 //! ```
 //!
 //! Equivalent code without the macro: the same expansion, with every path into the runtime
@@ -588,13 +1145,25 @@ use proc_macro::TokenStream;
 /// Caches the results of an `async fn`: a hit returns the stored value, a miss runs the body and
 /// stores its result.
 ///
-/// ```ignore
+/// ```
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User;
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn load_user(_: u64) -> Result<User, DbError> { Ok(User) }
+/// # }
 /// use cachemacro_runtime::cached;
 ///
 /// #[cached(ttl = 3600, key = "user:<id>")]
 /// async fn get_user(id: u64) -> Result<User, DbError> {
 ///     db::load_user(id).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(get_user(1).await.is_ok());
+/// # }
 /// ```
 ///
 /// Arguments, all optional: `ttl`, `key`, `tags`, `cache`, `negative_ttl`, `cache_none`,
@@ -612,7 +1181,16 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Write-through: runs the `async fn`, then stores what it returned under `key`, so that the
 /// `#[cached]` function reading that key sees the new value at once.
 ///
-/// ```ignore
+/// ```
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn load_user(id: u64) -> Result<User, DbError> { Ok(User { id }) }
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
 /// use cachemacro_runtime::{cache_put, cached};
 ///
 /// #[cached(ttl = "1h", key = "user:<id>")]
@@ -624,6 +1202,11 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn save_user(user: User) -> Result<User, DbError> {
 ///     db::save_user(user).await // returns the saved row
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     let saved = save_user(User { id: 1 }).await.unwrap();
+/// #     assert_eq!(get_user(1).await.unwrap(), saved);
+/// # }
 /// ```
 ///
 /// The key is rendered before the body runs, so it reads the arguments as they were passed. The
@@ -646,7 +1229,21 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Equivalent code without the macro:
 ///
-/// ```ignore
+/// ```
+/// # use std::time::Duration;
+/// # use cachemacro_runtime::Cache;
+/// # #[allow(non_upper_case_globals)]
+/// # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+/// # #[allow(non_upper_case_globals)]
+/// # const default_ttl: Duration = Duration::from_secs(3600);
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
 /// async fn save_user(user: User) -> Result<User, DbError> {
 ///     let key = format!("user:{}", user.id);
 ///     let saved = db::save_user(user).await;
@@ -657,6 +1254,10 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     };
 ///     saved
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(save_user(User { id: 1 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// ## `key`
@@ -667,11 +1268,24 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `"user:<id>"` reads. A `#[cached]` function without `key` reads under its default key,
 /// which a write cannot name: give it a `key`.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct Product { sku: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn update_product(product: Product) -> Result<Product, DbError> { Ok(product) }
+/// # }
 /// #[cache_put(key = "product:<product.sku>")]
 /// async fn update_product(product: Product) -> Result<Product, DbError> {
 ///     db::update_product(product).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(update_product(Product { sku: 7 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `key` being `format!("product:{}",
@@ -683,11 +1297,27 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[cached]`](https://docs.rs/cachemacro#ttl); the cache's default ttl without it. Give it the
 /// same value as the `#[cached]` function that reads the entry.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # #[derive(Clone, Copy, Debug)]
+/// # enum Currency { Eur }
+/// # impl std::fmt::Display for Currency {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("EUR") }
+/// # }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn set_rate(_: Currency, rate: f64) -> Result<f64, DbError> { Ok(rate) }
+/// # }
 /// #[cache_put(key = "rate:<currency>", ttl = "5m")]
 /// async fn set_rate(currency: Currency, rate: f64) -> Result<f64, DbError> {
 ///     db::set_rate(currency, rate).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert_eq!(set_rate(Currency::Eur, 1.08).await.unwrap(), 1.08);
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with the value stored for
@@ -699,11 +1329,29 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// [`ttl_profile` of `#[cached]`](https://docs.rs/cachemacro#ttl_profile) does; `ttl`, then the
 /// cache's default, apply to a name the cache does not know.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # #[derive(Clone, Copy, Debug)]
+/// # struct Sku(u64);
+/// # impl std::fmt::Display for Sku {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{}", self.0) }
+/// # }
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct Price(u64);
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn set_price(_: Sku, price: Price) -> Result<Price, DbError> { Ok(price) }
+/// # }
 /// #[cache_put(key = "price:<sku>", ttl_profile = "product_price")]
 /// async fn set_price(sku: Sku, price: Price) -> Result<Price, DbError> {
 ///     db::set_price(sku, price).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert_eq!(set_price(Sku(1), Price(100)).await.unwrap(), Price(100));
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with the ttl being
@@ -715,11 +1363,24 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[cached]`](https://docs.rs/cachemacro#tags): a later `#[cache_invalidate(tags = [..])]`
 /// naming one of them removes the entry.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64, org_id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
 /// #[cache_put(key = "user:<user.id>", tags = ["org:<user.org_id>"])]
 /// async fn save_user(user: User) -> Result<User, DbError> {
 ///     db::save_user(user).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(save_user(User { id: 1, org_id: 7 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with the key also recorded in the index of the
@@ -731,11 +1392,24 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[cached]`](https://docs.rs/cachemacro#version): give the same number as the function that
 /// reads the entry.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
 /// #[cache_put(key = "user:<user.id>", version = 2)]
 /// async fn save_user(user: User) -> Result<User, DbError> {
 ///     db::save_user(user).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(save_user(User { id: 1 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `key` being `format!("user:{}@v2",
@@ -747,13 +1421,29 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// an expression giving a `Cache`, `&Cache` or anything that dereferences to one; the global
 /// cache without it.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # use cachemacro_runtime::Cache;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # struct Db;
+/// # impl Db {
+/// #     async fn save_user(&self, user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
+/// # struct Repo { cache: Cache, db: Db }
 /// impl Repo {
 ///     #[cache_put(cache = self.cache, key = "user:<user.id>")]
 ///     async fn save_user(&self, user: User) -> Result<User, DbError> {
 ///         self.db.save_user(user).await
 ///     }
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     let repo = Repo { cache: Cache::memory(), db: Db };
+/// #     assert!(repo.save_user(User { id: 1 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `self.cache` as `cache`.
@@ -769,16 +1459,59 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `From<cachemacro_runtime::Error>`. The default is `"ignore"`, fail-open, unless the cache was
 /// built with `CacheBuilder::on_cache_error(OnCacheError::Fail)`.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_put;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
+/// # #[derive(Debug)]
+/// # enum AppError {
+/// #     Cache(cachemacro_runtime::Error),
+/// #     Db(DbError),
+/// # }
+/// # impl From<cachemacro_runtime::Error> for AppError {
+/// #     fn from(error: cachemacro_runtime::Error) -> Self { AppError::Cache(error) }
+/// # }
 /// #[cache_put(key = "user:<user.id>", on_cache_error = "fail")]
 /// async fn save_user(user: User) -> Result<User, AppError> {
 ///     db::save_user(user).await.map_err(AppError::Db)
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(save_user(User { id: 1 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro:
 ///
-/// ```ignore
+/// ```
+/// # use std::time::Duration;
+/// # use cachemacro_runtime::Cache;
+/// # #[allow(non_upper_case_globals)]
+/// # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+/// # #[allow(non_upper_case_globals)]
+/// # const default_ttl: Duration = Duration::from_secs(3600);
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
+/// # #[derive(Debug)]
+/// # enum AppError {
+/// #     Cache(cachemacro_runtime::Error),
+/// #     Db(DbError),
+/// # }
+/// # impl From<cachemacro_runtime::Error> for AppError {
+/// #     fn from(error: cachemacro_runtime::Error) -> Self { AppError::Cache(error) }
+/// # }
 /// async fn save_user(user: User) -> Result<User, AppError> {
 ///     let key = format!("user:{}", user.id);
 ///     let user = db::save_user(user).await.map_err(AppError::Db)?;
@@ -788,6 +1521,10 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     }
 ///     Ok(user)
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(save_user(User { id: 1 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// ## `crate`
@@ -795,11 +1532,27 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The path of the runtime crate, as the
 /// [`crate` of `#[cached]`](https://docs.rs/cachemacro#crate).
 ///
-/// ```ignore
+/// ```
+/// # use my_platform::cachemacro_runtime::cache_put;
+/// # mod my_platform {
+/// #     pub use ::cachemacro_runtime;
+/// # }
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn save_user(user: User) -> Result<User, DbError> { Ok(user) }
+/// # }
 /// #[cache_put(crate = "my_platform::cachemacro_runtime", key = "user:<user.id>")]
 /// async fn save_user(user: User) -> Result<User, DbError> {
 ///     db::save_user(user).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(save_user(User { id: 1 }).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: the same expansion, with every path into the runtime
@@ -812,13 +1565,23 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Invalidation: runs the `async fn`, then removes the entries under `keys` and every entry
 /// carrying one of `tags`, so that the next `#[cached]` call reloads them.
 ///
-/// ```ignore
+/// ```
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn delete_product(_: u64) -> Result<(), DbError> { Ok(()) }
+/// # }
 /// use cachemacro_runtime::cache_invalidate;
 ///
 /// #[cache_invalidate(keys = ["product:<id>"], tags = ["vendor:<vendor_id>"])]
 /// async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
 ///     db::delete_product(id).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(delete_product(1, 7).await.is_ok());
+/// # }
 /// ```
 ///
 /// Keys and tags are rendered before the body runs, so they read the arguments as they were
@@ -834,7 +1597,19 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Equivalent code without the macro:
 ///
-/// ```ignore
+/// ```
+/// # use std::time::Duration;
+/// # use cachemacro_runtime::Cache;
+/// # #[allow(non_upper_case_globals)]
+/// # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+/// # #[allow(non_upper_case_globals)]
+/// # const default_ttl: Duration = Duration::from_secs(3600);
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn delete_product(_: u64) -> Result<(), DbError> { Ok(()) }
+/// # }
 /// async fn delete_product(id: u64, vendor_id: u64) -> Result<(), DbError> {
 ///     let keys = vec![format!("product:{id}")];
 ///     let tags = vec![format!("vendor:{vendor_id}")];
@@ -849,6 +1624,10 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     }
 ///     deleted
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(delete_product(1, 7).await.is_ok());
+/// # }
 /// ```
 ///
 /// ## `keys`
@@ -858,11 +1637,24 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// template of the `#[cached]` function that reads each entry, with its `@v<version>` suffix if
 /// it has a `version`.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_invalidate;
+/// # struct Product { id: u64, category: String }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn update_product(_: Product) -> Result<(), DbError> { Ok(()) }
+/// # }
 /// #[cache_invalidate(keys = ["product:<product.id>", "category:<product.category>"])]
 /// async fn update_product(product: Product) -> Result<(), DbError> {
 ///     db::update_product(product).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     let product = Product { id: 1, category: "tea".to_string() };
+/// #     assert!(update_product(product).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `keys` being
@@ -873,11 +1665,22 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Templates of tags: every entry that a `#[cached]` or `#[cache_put]` function stored with one
 /// of them is removed. See the [`tags` of `#[cached]`](https://docs.rs/cachemacro#tags).
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_invalidate;
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn rename_org(_: u64, _: &str) -> Result<(), DbError> { Ok(()) }
+/// # }
 /// #[cache_invalidate(tags = ["org:<org_id>"])]
 /// async fn rename_org(org_id: u64, name: String) -> Result<(), DbError> {
 ///     db::rename_org(org_id, &name).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(rename_org(7, "Acme".to_string()).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `tags` being
@@ -888,13 +1691,27 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The cache to remove the entries from, as the [`cache` of
 /// `#[cached]`](https://docs.rs/cachemacro#cache); the global cache without it.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_invalidate;
+/// # use cachemacro_runtime::Cache;
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # struct Db;
+/// # impl Db {
+/// #     async fn delete_user(&self, _: u64) -> Result<(), DbError> { Ok(()) }
+/// # }
+/// # struct Repo { cache: Cache, db: Db }
 /// impl Repo {
 ///     #[cache_invalidate(cache = self.cache, keys = ["user:<id>"])]
 ///     async fn delete_user(&self, id: u64) -> Result<(), DbError> {
 ///         self.db.delete_user(id).await
 ///     }
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     let repo = Repo { cache: Cache::memory(), db: Db };
+/// #     assert!(repo.delete_user(1).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: as above, with `self.cache` as `cache`.
@@ -910,21 +1727,64 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `"ignore"`, fail-open, unless the cache was built with
 /// `CacheBuilder::on_cache_error(OnCacheError::Fail)`.
 ///
-/// ```ignore
+/// ```
+/// # use cachemacro_runtime::cache_invalidate;
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn delete_user(_: u64) -> Result<(), DbError> { Ok(()) }
+/// # }
+/// # #[derive(Debug)]
+/// # enum AppError {
+/// #     Cache(cachemacro_runtime::Error),
+/// #     Db(DbError),
+/// # }
+/// # impl From<cachemacro_runtime::Error> for AppError {
+/// #     fn from(error: cachemacro_runtime::Error) -> Self { AppError::Cache(error) }
+/// # }
 /// #[cache_invalidate(keys = ["user:<id>"], on_cache_error = "fail")]
 /// async fn delete_user(id: u64) -> Result<(), AppError> {
 ///     db::delete_user(id).await.map_err(AppError::Db)
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(delete_user(1).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro:
 ///
-/// ```ignore
+/// ```
+/// # use std::time::Duration;
+/// # use cachemacro_runtime::Cache;
+/// # #[allow(non_upper_case_globals)]
+/// # static cache: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::memory);
+/// # #[allow(non_upper_case_globals)]
+/// # const default_ttl: Duration = Duration::from_secs(3600);
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn delete_user(_: u64) -> Result<(), DbError> { Ok(()) }
+/// # }
+/// # #[derive(Debug)]
+/// # enum AppError {
+/// #     Cache(cachemacro_runtime::Error),
+/// #     Db(DbError),
+/// # }
+/// # impl From<cachemacro_runtime::Error> for AppError {
+/// #     fn from(error: cachemacro_runtime::Error) -> Self { AppError::Cache(error) }
+/// # }
 /// async fn delete_user(id: u64) -> Result<(), AppError> {
 ///     db::delete_user(id).await.map_err(AppError::Db)?;
 ///     cache.delete(&format!("user:{id}")).await.map_err(AppError::from)?;
 ///     Ok(())
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(delete_user(1).await.is_ok());
+/// # }
 /// ```
 ///
 /// ## `crate`
@@ -932,11 +1792,25 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The path of the runtime crate, as the
 /// [`crate` of `#[cached]`](https://docs.rs/cachemacro#crate).
 ///
-/// ```ignore
+/// ```
+/// # use my_platform::cachemacro_runtime::cache_invalidate;
+/// # mod my_platform {
+/// #     pub use ::cachemacro_runtime;
+/// # }
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # mod db {
+/// #     use super::*;
+/// #     pub async fn delete_user(_: u64) -> Result<(), DbError> { Ok(()) }
+/// # }
 /// #[cache_invalidate(crate = "my_platform::cachemacro_runtime", keys = ["user:<id>"])]
 /// async fn delete_user(id: u64) -> Result<(), DbError> {
 ///     db::delete_user(id).await
 /// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(delete_user(1).await.is_ok());
+/// # }
 /// ```
 ///
 /// Equivalent code without the macro: the same expansion, with every path into the runtime
