@@ -223,6 +223,15 @@ fn draws_early_refresh(envelope: &Envelope<'_>, now_ms: u64, beta: f64) -> bool 
         return false;
     }
     let delta_ms = f64::from(envelope.load_micros) / 1000.0;
+    let remaining_ms = envelope.expires_at_ms.saturating_sub(now_ms) as f64;
+    // `-ln(rand)` never exceeds ln(2^53) < 37 for a 53-bit draw: far from expiry no draw can
+    // succeed, so the hit path skips the random number and the logarithm.
+    if remaining_ms > MAX_LN_DRAW * delta_ms * beta {
+        return false;
+    }
     let draw = 1.0 - rand::random::<f64>();
     now_ms as f64 - delta_ms * beta * draw.ln() >= envelope.expires_at_ms as f64
 }
+
+/// The largest `-ln(rand)` for `rand` in (0, 1] drawn with 53 bits: `53 * ln(2) ≈ 36.7`.
+const MAX_LN_DRAW: f64 = 37.0;

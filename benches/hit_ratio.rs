@@ -1,0 +1,144 @@
+//! The hit-path ratio `#[cached]` / raw redis-rs, measured interleaved so that drift of the
+//! machine hits both sides alike.
+//!
+//! ```text
+//! cargo bench --bench hit_ratio
+//! ```
+//!
+//! Each round reads one ~200-byte JSON value for a fixed number of calls through a `#[cached]`
+//! function, then through a raw `GET` + `serde_json` decode on the same kind of connection (a
+//! `ConnectionManager` with TCP_NODELAY), with 64 tasks on one Tokio worker; the order alternates
+//! between rounds. Reported: each round's ratio, and the median.
+//!
+//! Under `cargo test --benches` it runs one short round, as a smoke test.
+
+use std::time::Instant;
+
+use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::RedisServer;
+use redis::aio::ConnectionManager;
+use redis::io::tcp::TcpSettings;
+use redis::IntoConnectionInfo;
+use serde::{Deserialize, Serialize};
+
+const TASKS: u64 = 64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Profile {
+    id: u64,
+    name: String,
+    email: String,
+    bio: String,
+    tags: Vec<String>,
+    score: f64,
+    active: bool,
+}
+
+fn profile(id: u64) -> Profile {
+    Profile {
+        id,
+        name: "Ada Lovelace".into(),
+        email: "ada.lovelace@example.com".into(),
+        bio: "Mathematician; wrote the first published algorithm for a machine.".into(),
+        tags: vec!["mathematics".into(), "engines".into(), "poetry".into()],
+        score: 97.5,
+        active: true,
+    }
+}
+
+#[cached(ttl = "1h", key = "profile:<id>", cache = cache)]
+async fn cached_profile(cache: &Cache, id: u64) -> Profile {
+    profile(id)
+}
+
+/// Starts the 64 readers `read` makes and returns their calls per second.
+async fn calls_per_second(
+    calls_per_task: u64,
+    read: impl Fn() -> tokio::task::JoinHandle<()>,
+) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS).map(|_| read()).collect();
+    for task in tasks {
+        task.await.expect("a reader panicked");
+    }
+    (TASKS * calls_per_task) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let measuring = std::env::args().any(|arg| arg == "--bench");
+    let (rounds, calls_per_task) = if measuring { (11, 1500) } else { (1, 10) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let server = RedisServer::start();
+    runtime.block_on(async {
+        let cache = Cache::redis(&server.url()).await.expect("a Redis cache");
+        let info = server
+            .url()
+            .into_connection_info()
+            .expect("a valid URL")
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let mut raw = ConnectionManager::new(redis::Client::open(info).expect("a client"))
+            .await
+            .expect("a connection");
+        let json = serde_json::to_vec(&profile(1)).expect("the value encodes");
+        let () = redis::cmd("SET")
+            .arg("raw:profile:1")
+            .arg(&json)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        assert_eq!(cached_profile(&cache, 1).await, profile(1));
+
+        let cached_round = || {
+            calls_per_second(calls_per_task, || {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    for _ in 0..calls_per_task {
+                        std::hint::black_box(cached_profile(&cache, 1).await);
+                    }
+                })
+            })
+        };
+        let raw_round = || {
+            calls_per_second(calls_per_task, || {
+                let mut raw = raw.clone();
+                tokio::spawn(async move {
+                    for _ in 0..calls_per_task {
+                        let bytes: Vec<u8> = redis::cmd("GET")
+                            .arg("raw:profile:1")
+                            .query_async(&mut raw)
+                            .await
+                            .unwrap();
+                        std::hint::black_box(serde_json::from_slice::<Profile>(&bytes).unwrap());
+                    }
+                })
+            })
+        };
+        let mut ratios = Vec::new();
+        for round in 0..rounds {
+            let (cached, raw) = if round % 2 == 0 {
+                let cached = cached_round().await;
+                (cached, raw_round().await)
+            } else {
+                let raw = raw_round().await;
+                (cached_round().await, raw)
+            };
+            println!(
+                "round {round}: #[cached] {cached:.0} calls/s, raw {raw:.0} calls/s, ratio {:.3}",
+                cached / raw
+            );
+            ratios.push(cached / raw);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "median ratio over {rounds} rounds: {:.3} (range {:.3}–{:.3})",
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
+        );
+        assert_eq!(cache.stats().loads, 1, "every measured call was a hit");
+    });
+}
