@@ -18,12 +18,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::bench::{client_runtime, Profile};
 use cachemacro_tests::RedisServer;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redis::aio::ConnectionManager;
 use redis::io::tcp::TcpSettings;
 use redis::IntoConnectionInfo;
-use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
 const CONCURRENCY: [usize; 2] = [1, 64];
@@ -31,33 +31,9 @@ const PROFILE_ID: u64 = 1;
 /// Where the raw baseline keeps its copy of the value: plain JSON, no envelope.
 const RAW_KEY: &str = "raw:profile:1";
 
-/// A value of about 200 bytes of JSON, the size of a typical cached row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Profile {
-    id: u64,
-    name: String,
-    email: String,
-    bio: String,
-    tags: Vec<String>,
-    score: f64,
-    active: bool,
-}
-
-fn load_profile(id: u64) -> Profile {
-    Profile {
-        id,
-        name: "Ada Lovelace".into(),
-        email: "ada.lovelace@example.com".into(),
-        bio: "Mathematician; wrote the first published algorithm for a machine.".into(),
-        tags: vec!["mathematics".into(), "engines".into(), "poetry".into()],
-        score: 97.5,
-        active: true,
-    }
-}
-
 #[cached(ttl = "1h", key = "profile:<id>", cache = cache)]
 async fn cached_profile(cache: &Cache, id: u64) -> Profile {
-    load_profile(id)
+    Profile::load(id)
 }
 
 /// What one measured call reads through.
@@ -107,7 +83,7 @@ async fn read_concurrently(reader: &Reader, concurrency: usize, iterations: u64)
 
 /// Stores the entry, then proves the next call is a hit, so the measurement cannot time misses.
 async fn fill_and_check_hit(cache: &Cache) {
-    let expected = load_profile(PROFILE_ID);
+    let expected = Profile::load(PROFILE_ID);
     assert_eq!(cached_profile(cache, PROFILE_ID).await, expected);
     let before = cache.stats();
     assert_eq!(cached_profile(cache, PROFILE_ID).await, expected);
@@ -127,14 +103,6 @@ fn assert_no_load_since_fill(cache: &Cache) {
         stats.loads, 1,
         "some measured calls missed (timeouts or evictions): {stats:?}"
     );
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime")
 }
 
 fn bench_readers(
@@ -162,7 +130,7 @@ fn bench_readers(
 
 fn redis_hit(c: &mut Criterion) {
     let server = RedisServer::start();
-    let runtime = runtime();
+    let runtime = client_runtime();
 
     let cache = runtime
         .block_on(Cache::redis(&server.url()))
@@ -179,7 +147,7 @@ fn redis_hit(c: &mut Criterion) {
         let mut connection = ConnectionManager::new(client)
             .await
             .expect("a Redis connection");
-        let json = serde_json::to_vec(&load_profile(PROFILE_ID)).expect("the value encodes");
+        let json = serde_json::to_vec(&Profile::load(PROFILE_ID)).expect("the value encodes");
         let () = redis::cmd("SET")
             .arg(RAW_KEY)
             .arg(&json)
@@ -199,7 +167,7 @@ fn redis_hit(c: &mut Criterion) {
 }
 
 fn memory_hit(c: &mut Criterion) {
-    let runtime = runtime();
+    let runtime = client_runtime();
     let cache = Cache::memory();
     runtime.block_on(fill_and_check_hit(&cache));
     bench_readers(

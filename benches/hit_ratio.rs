@@ -15,40 +15,17 @@
 use std::time::Instant;
 
 use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::bench::{client_runtime, Profile};
 use cachemacro_tests::RedisServer;
 use redis::aio::ConnectionManager;
 use redis::io::tcp::TcpSettings;
 use redis::IntoConnectionInfo;
-use serde::{Deserialize, Serialize};
 
 const TASKS: u64 = 64;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Profile {
-    id: u64,
-    name: String,
-    email: String,
-    bio: String,
-    tags: Vec<String>,
-    score: f64,
-    active: bool,
-}
-
-fn profile(id: u64) -> Profile {
-    Profile {
-        id,
-        name: "Ada Lovelace".into(),
-        email: "ada.lovelace@example.com".into(),
-        bio: "Mathematician; wrote the first published algorithm for a machine.".into(),
-        tags: vec!["mathematics".into(), "engines".into(), "poetry".into()],
-        score: 97.5,
-        active: true,
-    }
-}
-
 #[cached(ttl = "1h", key = "profile:<id>", cache = cache)]
 async fn cached_profile(cache: &Cache, id: u64) -> Profile {
-    profile(id)
+    Profile::load(id)
 }
 
 /// Starts the 64 readers `read` makes and returns their calls per second.
@@ -67,11 +44,7 @@ async fn calls_per_second(
 fn main() {
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let (rounds, calls_per_task) = if measuring { (11, 1500) } else { (1, 10) };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = client_runtime();
     let server = RedisServer::start();
     runtime.block_on(async {
         let cache = Cache::redis(&server.url()).await.expect("a Redis cache");
@@ -83,14 +56,14 @@ fn main() {
         let mut raw = ConnectionManager::new(redis::Client::open(info).expect("a client"))
             .await
             .expect("a connection");
-        let json = serde_json::to_vec(&profile(1)).expect("the value encodes");
+        let json = serde_json::to_vec(&Profile::load(1)).expect("the value encodes");
         let () = redis::cmd("SET")
             .arg("raw:profile:1")
             .arg(&json)
             .query_async(&mut raw)
             .await
             .unwrap();
-        assert_eq!(cached_profile(&cache, 1).await, profile(1));
+        assert_eq!(cached_profile(&cache, 1).await, Profile::load(1));
 
         let cached_round = || {
             calls_per_second(calls_per_task, || {

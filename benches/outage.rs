@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::bench::client_runtime;
 use cachemacro_tests::RedisServer;
 
 #[cached(ttl = 60, key = "row:<id>", cache = cache)]
@@ -53,11 +54,7 @@ async fn calls_while_down(cache: &Cache, calls_per_task: u64) -> Vec<Duration> {
 fn main() {
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let calls_per_task = if measuring { 200 } else { 3 };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = client_runtime();
     println!("16 tasks × {calls_per_task} calls, 1 ms body, 100 ms operation timeout");
     println!("| outage | breaker | p50 | p99 | max | failed ops | skipped ops |");
     println!("|---|---|---:|---:|---:|---:|---:|");

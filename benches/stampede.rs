@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::bench::client_runtime;
 use cachemacro_tests::RedisServer;
 
 const TASKS: usize = 64;
@@ -97,11 +98,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 fn main() {
     let measuring = std::env::args().any(|arg| arg == "--bench");
     let periods = if measuring { 20 } else { 2 };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = client_runtime();
     let server = RedisServer::start();
     println!("{TASKS} tasks, one hot key, ttl {TTL:?}, load {LOAD_TIME:?}, {periods} ttl periods");
     println!("| protection | reads | loads | loads per expiry | p50 | p99 | max |");

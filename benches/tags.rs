@@ -15,6 +15,7 @@
 use std::time::Instant;
 
 use cachemacro_runtime::{cache_put, cached, Cache};
+use cachemacro_tests::bench::client_runtime;
 use cachemacro_tests::RedisServer;
 
 /// How many tag members `invalidate_tag` handles per round (one `ZRANGE`, one pipeline).
@@ -93,11 +94,7 @@ fn main() {
     } else {
         (2_000, 20, 1)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = client_runtime();
     let server = RedisServer::start();
     runtime.block_on(async {
         let cache = Cache::redis(&server.url()).await.expect("a Redis cache");

@@ -2,6 +2,7 @@
 //! share: a private `redis-server` per test.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod redis_server;
 
 pub use redis_server::RedisServer;
