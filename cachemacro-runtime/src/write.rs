@@ -117,17 +117,10 @@ pub async fn invalidate_after_result<T, E>(
     body: impl Future<Output = Result<T, E>>,
     failure: Failure<Result<T, E>>,
 ) -> Result<T, E> {
-    let outcome = body.await;
-    if outcome.is_err() {
+    match body.await {
         // The database did not change: there is nothing to invalidate.
-        outcome
-    } else {
-        let convert = failure.converter(cache, policy);
-        failing_on_faults(convert, async {
-            invalidate_all(cache, &keys, &tags).await;
-            outcome
-        })
-        .await
+        Err(error) => Err(error),
+        ok => invalidate_then(cache, &keys, &tags, policy, ok, failure).await,
     }
 }
 
@@ -141,9 +134,22 @@ pub async fn invalidate_after<R>(
     failure: Failure<R>,
 ) -> R {
     let outcome = body.await;
+    invalidate_then(cache, &keys, &tags, policy, outcome, failure).await
+}
+
+/// Invalidates `keys` and `tags`, then hands back `outcome` (or, with `on_cache_error = "fail"`,
+/// the first fault).
+async fn invalidate_then<R>(
+    cache: &Cache,
+    keys: &[String],
+    tags: &[String],
+    policy: &Policy,
+    outcome: R,
+    failure: Failure<R>,
+) -> R {
     let convert = failure.converter(cache, policy);
     failing_on_faults(convert, async {
-        invalidate_all(cache, &keys, &tags).await;
+        invalidate_all(cache, keys, tags).await;
         outcome
     })
     .await
