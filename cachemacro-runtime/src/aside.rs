@@ -10,8 +10,9 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Found};
 use crate::cache::{with_backend, Cache, Store};
+use crate::call::Call;
 use crate::envelope::{self, Envelope};
 use crate::error::Error;
 use crate::fill::fill;
@@ -87,18 +88,16 @@ where
     L: Loader<R>,
 {
     let convert = failure.converter(cache, policy);
-    let served = serve::<R, M, L>(cache, key, tags, policy, loader, &sharing, convert);
+    let call = Call::new(cache, &key, tags, policy);
+    let served = serve::<R, M, L>(&call, loader, &sharing, convert);
     failing_on_faults(convert, served).await
 }
 
 /// The hit path, and the miss path on a miss. With `on_cache_error = "fail"`, a read that failed
 /// ends the call before the body runs: its error is what the call returns.
 async fn serve<R, M, L>(
-    cache: &Cache,
-    key: String,
-    tags: &[String],
-    policy: &Policy,
-    loader: L,
+    call: &Call<'_>,
+    mut loader: L,
     sharing: &Sharing<R>,
     convert: Option<fn(Error) -> R>,
 ) -> R
@@ -106,31 +105,51 @@ where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
-    match read::<M::Value>(cache, &key, policy).await {
-        Read::Fresh(value) => M::from_value(value),
-        Read::Refresh(value, why) => {
-            if let Some(claim) = cache.inner.flights.claim_refresh(&key) {
-                match why {
-                    Why::Early => cache.inner.counters.early_refresh(),
-                    Why::Stale => cache.inner.counters.stale_refresh(),
+    loop {
+        let read = read::<M::Value>(call).await;
+        let offline = match read {
+            Read::Fresh(value) => return M::from_value(value),
+            Read::Restored(value, ttl) => {
+                // A sliding read restarted the entry at the function's ttl; one stored for less
+                // (a cached `None` lives its `negative_ttl`) is put back to its own.
+                let shortened = with_backend!(&call.cache.inner.store, backend => backend.shorten(call.key, ttl).await);
+                if let Err(error) = shortened {
+                    call.cache.record_fault(&error);
                 }
-                let tags = tags.to_vec();
-                loader.refresh::<M>(cache, key, tags, *policy, claim).await;
+                return M::from_value(value);
             }
-            M::from_value(value)
+            Read::Refresh(value, why) => {
+                let cache = call.cache;
+                if let Some(claim) = cache.inner.flights.claim_refresh(call.key) {
+                    match why {
+                        Why::Early => cache.inner.counters.early_refresh(),
+                        Why::Stale => cache.inner.counters.stale_refresh(),
+                    }
+                    let (key, tags) = (call.key.to_owned(), call.tags.to_vec());
+                    loader
+                        .refresh::<M>(cache, key, tags, *call.policy, claim)
+                        .await;
+                }
+                return M::from_value(value);
+            }
+            Read::Miss => false,
+            Read::Down => true,
+        };
+        if let (Some(convert), Some(error)) = (convert, current_fault()) {
+            return convert(error);
         }
-        read @ (Read::Miss | Read::Down) => {
-            if let (Some(convert), Some(error)) = (convert, current_fault()) {
-                return convert(error);
-            }
-            let offline = matches!(read, Read::Down);
-            fill::<R, M, L>(cache, &key, tags, policy, loader, sharing, offline).await
+        match fill::<R, M, L>(call, loader, sharing, offline).await {
+            Ok(outcome) => return outcome,
+            // The load this call waited for may predate an invalidation: read again.
+            Err(returned) => loader = returned,
         }
     }
 }
 
 enum Read<V> {
     Fresh(V),
+    /// A sliding hit on an entry whose own ttl is shorter than the one the read restarted.
+    Restored(V, std::time::Duration),
     /// A hit that should also refresh the entry.
     Refresh(V, Why),
     Miss,
@@ -147,19 +166,17 @@ enum Why {
     Stale,
 }
 
-/// The usable value under `key`, counting the hit or miss; faults and bad entries are misses.
-/// One round trip: `GET`, or `GETEX` for a sliding ttl.
-async fn read<V: DeserializeOwned>(cache: &Cache, key: &str, policy: &Policy) -> Read<V> {
+/// The usable value under the call's key, counting the hit or miss; faults and bad entries are
+/// misses. One round trip: `GET` (`MGET` with the tags' epochs for a tagged function), or
+/// `GETEX` for a sliding ttl.
+async fn read<V: DeserializeOwned>(call: &Call<'_>) -> Read<V> {
+    let cache = call.cache;
     let counters = &cache.inner.counters;
+    let touch = call.policy.sliding.then(|| call.ttl());
     let read = with_backend!(&cache.inner.store, backend => {
-        let found = if policy.sliding {
-            backend.get_and_touch(key, cache.fresh_ttl(policy)).await
-        } else {
-            backend.get(key).await
-        };
-        match found {
-            Ok(Some(bytes)) => judge(cache, bytes.as_ref(), policy),
-            Ok(None) => Read::Miss,
+        match backend.read(call.key, &call.tag_keys, touch).await {
+            Ok(Found { entry: Some(bytes), epochs }) => judge(call, bytes.as_ref(), &epochs),
+            Ok(Found { entry: None, .. }) => Read::Miss,
             Err(error) => {
                 cache.record_fault(&error);
                 tracing::debug!(%error, "cache read failed; loading instead");
@@ -173,13 +190,14 @@ async fn read<V: DeserializeOwned>(cache: &Cache, key: &str, policy: &Policy) ->
     });
     match read {
         Read::Miss | Read::Down => counters.miss(),
-        Read::Fresh(_) | Read::Refresh(..) => counters.hit(),
+        Read::Fresh(_) | Read::Restored(..) | Read::Refresh(..) => counters.hit(),
     }
     read
 }
 
-fn judge<V: DeserializeOwned>(cache: &Cache, bytes: &[u8], policy: &Policy) -> Read<V> {
-    let counters = &cache.inner.counters;
+fn judge<V: DeserializeOwned>(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> Read<V> {
+    let counters = &call.cache.inner.counters;
+    let policy = call.policy;
     let decoded = envelope::decode(bytes).and_then(|envelope| Ok((envelope, envelope.value()?)));
     let (envelope, value) = match decoded {
         Ok(decoded) => decoded,
@@ -189,8 +207,16 @@ fn judge<V: DeserializeOwned>(cache: &Cache, bytes: &[u8], policy: &Policy) -> R
             return Read::Miss;
         }
     };
+    // Stamped before one of its tags was invalidated (or its epoch evicted): the entry may
+    // predate the change that invalidation announced.
+    if !envelope.stamps.match_epochs(call.tags, epochs) {
+        return Read::Miss;
+    }
     // A sliding entry lives as long as it is read: only the backend's ttl says when it ends.
-    if policy.sliding {
+    if policy.sliding || envelope.sliding {
+        if policy.sliding && envelope.ttl() < call.ttl() {
+            return Read::Restored(value, envelope.ttl());
+        }
         return Read::Fresh(value);
     }
     let now = envelope::now_ms();

@@ -51,7 +51,20 @@ impl Breaker {
         }
     }
 
-    pub(crate) fn admit(&self) -> Admission {
+    /// Admits a command, or `None` while the circuit is open. The pass must be given back with
+    /// [`Pass::record`]; a probe whose command is dropped before it answers hands the probe on.
+    pub(crate) fn pass(&self) -> Option<Pass<'_>> {
+        match self.admit() {
+            Admission::Skip => None,
+            admission => Some(Pass {
+                breaker: self,
+                admission,
+                recorded: false,
+            }),
+        }
+    }
+
+    fn admit(&self) -> Admission {
         let open_until = self.open_until_micros.load(Relaxed);
         if open_until == 0 {
             return Admission::Send;
@@ -65,7 +78,7 @@ impl Breaker {
 
     /// Records the outcome of an admitted command; `failed` only for timeouts and lost
     /// connections (a server error reply proves the server is up).
-    pub(crate) fn record(&self, admission: Admission, failed: bool) {
+    fn record(&self, admission: Admission, failed: bool) {
         if failed {
             let failures = self.consecutive_failures.fetch_add(1, Relaxed) + 1;
             if admission == Admission::Probe {
@@ -90,6 +103,14 @@ impl Breaker {
         }
     }
 
+    /// A probe that never answered (its caller was dropped) proves nothing either way: the next
+    /// command after the cool-down probes again. Without this the breaker would stay open for good.
+    fn abandon(&self, admission: Admission) {
+        if admission == Admission::Probe {
+            self.probing.store(false, Relaxed);
+        }
+    }
+
     pub(crate) fn stats(&self) -> BreakerStats {
         BreakerStats {
             open: self.open_until_micros.load(Relaxed) != 0,
@@ -109,6 +130,29 @@ impl Breaker {
 
     fn cool_down_micros(&self) -> u64 {
         self.cool_down.as_micros() as u64
+    }
+}
+
+/// An admitted command's right to report its outcome.
+pub(crate) struct Pass<'a> {
+    breaker: &'a Breaker,
+    admission: Admission,
+    recorded: bool,
+}
+
+impl Pass<'_> {
+    /// Records the command's outcome: `failed` only for timeouts and lost connections.
+    pub(crate) fn record(mut self, failed: bool) {
+        self.recorded = true;
+        self.breaker.record(self.admission, failed);
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.breaker.abandon(self.admission);
+        }
     }
 }
 
@@ -139,6 +183,21 @@ mod tests {
         breaker.record(probe, false);
         assert!(!breaker.stats().open);
         assert_eq!(breaker.admit(), Admission::Send);
+    }
+
+    #[test]
+    fn a_dropped_probe_does_not_wedge_the_breaker() {
+        let breaker = Breaker::new(1, Duration::ZERO);
+        breaker.pass().expect("closed").record(true);
+        assert!(breaker.stats().open);
+        let probe = breaker.pass().expect("cool-down over: a probe");
+        assert!(breaker.pass().is_none(), "one probe at a time");
+        drop(probe);
+        let probe = breaker
+            .pass()
+            .expect("the dropped probe handed the probe on");
+        probe.record(false);
+        assert!(!breaker.stats().open);
     }
 
     #[test]

@@ -3,15 +3,16 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::backend::redis::{BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
-use crate::backend::{Backend, MemoryBackend, RedisBackend};
+use crate::backend::{Backend, FillKeys, MemoryBackend, RedisBackend, Stored};
 use crate::envelope;
 use crate::error::Result;
 use crate::flight::Flights;
+use crate::key::companion;
 use crate::loader::InCaller;
 use crate::outcome::Sharing;
 use crate::policy::Policy;
@@ -102,7 +103,8 @@ impl Cache {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.clone());
     }
 
-    /// The value stored under `key`, `None` when absent, expired or undecodable.
+    /// The value stored under `key`, `None` when absent, expired, undecodable, or stamped with a
+    /// tag invalidated since.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let key = self.full_key(key);
         with_backend!(&self.inner.store, backend => {
@@ -111,11 +113,27 @@ impl Cache {
             if envelope.is_expired_at(envelope::now_ms()) {
                 return Ok(None);
             }
+            if envelope.stamps.is_empty() {
+                return envelope.value().map(Some);
+            }
+            // A tagged entry: read it again with its tags' epochs, in one round trip.
+            let names: Vec<String> = envelope.stamps.iter().map(|(name, _)| name.to_owned()).collect();
+            let tag_keys: Vec<String> = names.iter().map(|name| self.epoch_key(name)).collect();
+            let found = backend.read(&key, &tag_keys, None).await?;
+            let Some(bytes) = found.entry else { return Ok(None) };
+            let envelope = envelope::decode(bytes.as_ref())?;
+            if envelope.is_expired_at(envelope::now_ms())
+                || !envelope.stamps.match_epochs(&names, &found.epochs)
+            {
+                return Ok(None);
+            }
             envelope.value().map(Some)
         })
     }
 
-    /// Stores `value` under `key` for `ttl`.
+    /// Stores `value` under `key` for `ttl`. Like a write-through, it voids the loads of `key`
+    /// in flight, here and in other processes: a load that started before this call cannot
+    /// overwrite `value` with what it read.
     pub async fn set<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -124,7 +142,15 @@ impl Cache {
     ) -> Result<()> {
         let bytes = envelope::encode(value, ttl, Duration::ZERO)?.into();
         let key = self.full_key(key);
-        with_backend!(&self.inner.store, backend => backend.set(&key, bytes, ttl).await)
+        let keys = self.fill_keys(&key);
+        let stored = Stored {
+            bytes,
+            ttl,
+            sliding: false,
+        };
+        let written = with_backend!(&self.inner.store, backend => backend.put(&keys.entry, &keys.version, stored).await);
+        self.inner.flights.detach_key(&key);
+        written
     }
 
     /// Removes the entry under `key` and voids any load of it in flight, in this process or
@@ -135,9 +161,8 @@ impl Cache {
         crate::write::invalidate_key(self, &self.full_key(key)).await
     }
 
-    /// Removes every entry stored with `tag` (by `#[cached(tags = [..])]` or `#[cache_put]`),
-    /// whatever their number, and voids their loads in flight. Returns how many keys the tag's
-    /// index held.
+    /// Invalidates every entry stored with `tag` (by `#[cached(tags = [..])]` or `#[cache_put]`),
+    /// whatever their number, in one command, and voids their loads in flight.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -147,28 +172,27 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     ///
-    /// When Redis is unavailable the error is returned and the invalidation is also queued and
-    /// carried out once Redis answers again (see [`Stats::invalidations_queued`]).
-    pub async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+    /// The tag's epoch is deleted; entries stamped with it are misses from then on and leave the
+    /// store when their ttl ends (or Redis evicts them). When Redis is unavailable the error is
+    /// returned and the invalidation is also queued and carried out once Redis answers again
+    /// (see [`Stats::invalidations_queued`]).
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<()> {
         let invalidated = self.invalidate_tag_once(tag).await;
         if let Err(error) = &invalidated {
             self.record_fault(error);
-            tracing::warn!(%error, tag, "tag invalidation failed");
+            crate::log::warn_throttled!(%error, tag, "tag invalidation failed; queued for retry");
             self.retry_later(Pending::Tag(tag.to_owned()), error);
         }
         invalidated
     }
 
-    pub(crate) async fn invalidate_tag_once(&self, tag: &str) -> Result<u64> {
-        let index = self.tag_index(tag);
-        with_backend!(&self.inner.store, backend => backend.invalidate_tag(&index).await)
-    }
-
-    /// How many keys the index of `tag` holds. Entries that expired leave it, so it stays
-    /// bounded by the entries alive (plus those that expired since it was last written).
-    pub async fn tag_len(&self, tag: &str) -> Result<u64> {
-        let index = self.tag_index(tag);
-        with_backend!(&self.inner.store, backend => backend.tag_len(&index).await)
+    pub(crate) async fn invalidate_tag_once(&self, tag: &str) -> Result<()> {
+        let epoch = self.epoch_key(tag);
+        let invalidated =
+            with_backend!(&self.inner.store, backend => backend.invalidate_tag(&epoch).await);
+        // Even when the backend failed: the loads running here started before this call.
+        self.inner.flights.detach_tag(tag);
+        invalidated
     }
 
     /// The value under `key`, or else the result of `load`, stored for `ttl`: cache-aside by hand.
@@ -250,9 +274,19 @@ impl Cache {
             .unwrap_or(self.inner.default_ttl)
     }
 
-    /// The name of the index of `tag`, inside this cache's prefix.
-    pub(crate) fn tag_index(&self, tag: &str) -> String {
-        self.full_key(tag)
+    /// The key of the epoch of `tag`, inside this cache's prefix.
+    pub(crate) fn epoch_key(&self, tag: &str) -> String {
+        [self.inner.key_prefix.as_str(), "tag#", tag].concat()
+    }
+
+    /// The full key `key` and its companions: version and fill lock.
+    pub(crate) fn fill_keys(&self, key: &str) -> FillKeys {
+        let prefix = &self.inner.key_prefix;
+        FillKeys {
+            entry: key.to_owned(),
+            version: companion(prefix, key, "#v"),
+            lock: companion(prefix, key, "#lock"),
+        }
     }
 
     /// The backend key for a user key: the cache-wide prefix followed by `key`.
@@ -477,11 +511,4 @@ pub(crate) fn global() -> Cache {
         .unwrap_or_else(|p| p.into_inner())
         .get_or_insert_with(Cache::memory)
         .clone()
-}
-
-/// Runs `f` and reports how long it took.
-pub(crate) async fn timed<F: Future>(f: F) -> (F::Output, Duration) {
-    let started = Instant::now();
-    let output = f.await;
-    (output, started.elapsed())
 }

@@ -1,16 +1,23 @@
-//! The stored form of an entry: a fixed binary header followed by the serialized payload.
+//! The stored form of an entry: a fixed binary header, the tag stamps, then the serialized
+//! payload.
 //!
 //! ```text
 //! offset  size  field
 //! 0       2     magic "cm"
-//! 2       1     format version
+//! 2       1     format version (2)
 //! 3       1     codec (0 = JSON)
-//! 4       8     created at, ms since the Unix epoch, little endian
-//! 12      8     logical expiry, ms since the Unix epoch
-//! 20      4     load time in µs (how long the loader took)
-//! 24      ..    payload
+//! 4       1     flags: bit 0 = sliding (the backend's ttl alone says when it ends)
+//! 5       1     number of tag stamps, n
+//! 6       2     reserved, 0
+//! 8       8     created at, ms since the Unix epoch, little endian
+//! 16      8     logical expiry, ms since the Unix epoch
+//! 24      4     load time in µs (how long the loader took)
+//! 28      ..    n tag stamps: epoch (8), name length (2), name
+//! ..      ..    payload
 //! ```
-//! Wall-clock times are used because entries are shared between processes.
+//! Wall-clock times are used because entries are shared between processes. A tag stamp is the
+//! epoch a tag had when the load began: a tag invalidation replaces the epoch, and an entry whose
+//! stamps no longer match is a miss (see `docs/ARCHITECTURE.md`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,11 +27,13 @@ use crate::error::{Error, ErrorKind, Result};
 
 const MAGIC: [u8; 2] = *b"cm";
 /// The envelope layout version this build reads and writes.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 const CODEC_JSON: u8 = 0;
-const HEADER_LEN: usize = 24;
+const FLAG_SLIDING: u8 = 1;
+const HEADER_LEN: usize = 28;
+const STAMP_HEADER_LEN: usize = 10;
 
-/// A decoded header with a borrowed payload.
+/// A decoded header with its borrowed tag stamps and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
     /// When the value was stored, ms since the Unix epoch.
@@ -33,8 +42,59 @@ pub struct Envelope<'a> {
     pub expires_at_ms: u64,
     /// How long the loader took to produce the value.
     pub load_micros: u32,
+    /// Whether each read restarts the entry's ttl: its logical expiry then means nothing.
+    pub sliding: bool,
+    /// The epochs of the entry's tags when its load began.
+    pub stamps: Stamps<'a>,
     /// The serialized value.
     pub payload: &'a [u8],
+}
+
+/// The tag stamps of an entry, in the order its tags were given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamps<'a> {
+    count: u8,
+    bytes: &'a [u8],
+}
+
+impl<'a> Stamps<'a> {
+    /// How many tags the entry carries.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether the entry carries no tag.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Each tag's name and the epoch it had when the entry's load began.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let mut rest = self.bytes;
+        (0..self.count).map(move |_| {
+            let (stamp, name) = split_stamp(rest).expect("validated by decode");
+            rest = &rest[STAMP_HEADER_LEN + name.len()..];
+            (name, stamp)
+        })
+    }
+
+    /// Whether the entry was stamped with exactly `tags`, each at the epoch given beside it.
+    pub fn match_epochs(&self, tags: &[String], epochs: &[Option<u64>]) -> bool {
+        self.len() == tags.len()
+            && epochs.len() == tags.len()
+            && self
+                .iter()
+                .zip(tags.iter().zip(epochs))
+                .all(|((name, stamp), (tag, epoch))| name == tag && *epoch == Some(stamp))
+    }
+}
+
+/// The epoch and name at the start of `bytes`, `None` when they are not all there.
+fn split_stamp(bytes: &[u8]) -> Option<(u64, &str)> {
+    let epoch = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let length = usize::from(u16::from_le_bytes(bytes.get(8..10)?.try_into().ok()?));
+    let name = bytes.get(STAMP_HEADER_LEN..STAMP_HEADER_LEN + length)?;
+    Some((epoch, std::str::from_utf8(name).ok()?))
 }
 
 /// Milliseconds since the Unix epoch.
@@ -44,28 +104,71 @@ pub fn now_ms() -> u64 {
         .map_or(0, |since| since.as_millis() as u64)
 }
 
-/// Serializes `value` into an envelope that is fresh for `ttl` from now.
+/// What an entry records beside its value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Meta<'a> {
+    /// How long the value is fresh from now.
+    pub ttl: Duration,
+    /// How long the loader took.
+    pub load_time: Duration,
+    /// Whether reads restart the ttl.
+    pub sliding: bool,
+    /// Each tag and the epoch it had when the load began.
+    pub stamps: &'a [(&'a str, u64)],
+}
+
+/// Serializes `value` into an envelope that is fresh for `ttl` from now, without tags.
 pub fn encode<T: Serialize + ?Sized>(
     value: &T,
     ttl: Duration,
     load_time: Duration,
 ) -> Result<Vec<u8>> {
+    encode_with(
+        value,
+        &Meta {
+            ttl,
+            load_time,
+            ..Meta::default()
+        },
+    )
+}
+
+/// Serializes `value` into an envelope described by `meta`.
+pub fn encode_with<T: Serialize + ?Sized>(value: &T, meta: &Meta<'_>) -> Result<Vec<u8>> {
+    let count = u8::try_from(meta.stamps.len())
+        .map_err(|_| Error::new(ErrorKind::Encode, "more than 255 tags"))?;
     let created_at_ms = now_ms();
-    let expires_at_ms = created_at_ms.saturating_add(ttl.as_millis() as u64);
-    let load_micros = u32::try_from(load_time.as_micros()).unwrap_or(u32::MAX);
-    let mut bytes = Vec::with_capacity(HEADER_LEN + 128);
+    let expires_at_ms = created_at_ms.saturating_add(meta.ttl.as_millis() as u64);
+    let load_micros = u32::try_from(meta.load_time.as_micros()).unwrap_or(u32::MAX);
+    let stamps_len: usize = meta
+        .stamps
+        .iter()
+        .map(|(name, _)| STAMP_HEADER_LEN + name.len())
+        .sum();
+    let mut bytes = Vec::with_capacity(HEADER_LEN + stamps_len + 128);
     bytes.extend_from_slice(&MAGIC);
     bytes.push(FORMAT_VERSION);
     bytes.push(CODEC_JSON);
+    bytes.push(if meta.sliding { FLAG_SLIDING } else { 0 });
+    bytes.push(count);
+    bytes.extend_from_slice(&[0, 0]);
     bytes.extend_from_slice(&created_at_ms.to_le_bytes());
     bytes.extend_from_slice(&expires_at_ms.to_le_bytes());
     bytes.extend_from_slice(&load_micros.to_le_bytes());
+    for (name, epoch) in meta.stamps {
+        let length = u16::try_from(name.len())
+            .map_err(|_| Error::new(ErrorKind::Encode, "a tag longer than 65535 bytes"))?;
+        bytes.extend_from_slice(&epoch.to_le_bytes());
+        bytes.extend_from_slice(&length.to_le_bytes());
+        bytes.extend_from_slice(name.as_bytes());
+    }
     serde_json::to_writer(&mut bytes, value)
         .map_err(|error| Error::new(ErrorKind::Encode, error.to_string()))?;
     Ok(bytes)
 }
 
-/// Reads the header of `bytes`; anything but a complete envelope of this format is an error.
+/// Reads the header and stamps of `bytes`; anything but a complete envelope of this format is
+/// an error.
 pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>> {
     let reject = |why: &str| Error::new(ErrorKind::Decode, why.to_owned());
     if bytes.len() < HEADER_LEN {
@@ -81,11 +184,22 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>> {
         return Err(reject("unknown codec"));
     }
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let count = bytes[5];
+    let mut end = HEADER_LEN;
+    for _ in 0..count {
+        let (_, name) = split_stamp(&bytes[end..]).ok_or_else(|| reject("truncated tag stamp"))?;
+        end += STAMP_HEADER_LEN + name.len();
+    }
     Ok(Envelope {
-        created_at_ms: u64_at(4),
-        expires_at_ms: u64_at(12),
-        load_micros: u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes")),
-        payload: &bytes[HEADER_LEN..],
+        created_at_ms: u64_at(8),
+        expires_at_ms: u64_at(16),
+        load_micros: u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes")),
+        sliding: bytes[4] & FLAG_SLIDING != 0,
+        stamps: Stamps {
+            count,
+            bytes: &bytes[HEADER_LEN..end],
+        },
+        payload: &bytes[end..],
     })
 }
 
@@ -96,9 +210,15 @@ impl Envelope<'_> {
             .map_err(|error| Error::new(ErrorKind::Decode, error.to_string()))
     }
 
-    /// Whether the value is past its logical expiry at `now_ms`.
+    /// Whether the value is past its logical expiry at `now_ms`. A sliding entry never is: it
+    /// lives while it is read, as long as the backend keeps it.
     pub fn is_expired_at(&self, now_ms: u64) -> bool {
-        now_ms >= self.expires_at_ms
+        !self.sliding && now_ms >= self.expires_at_ms
+    }
+
+    /// How long the entry was fresh for when it was stored.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_millis(self.expires_at_ms.saturating_sub(self.created_at_ms))
     }
 }
 
@@ -136,6 +256,41 @@ mod tests {
             .value::<String>()
             .unwrap_err()
             .is_decode());
+    }
+
+    #[test]
+    fn stamps_round_trip_and_must_match_exactly() {
+        let meta = Meta {
+            ttl: Duration::from_secs(5),
+            sliding: true,
+            stamps: &[("org:7", 11), ("all", 12)],
+            ..Meta::default()
+        };
+        let bytes = encode_with(&"v", &meta).unwrap();
+        let envelope = decode(&bytes).unwrap();
+        assert!(envelope.sliding);
+        assert!(
+            !envelope.is_expired_at(u64::MAX),
+            "sliding entries end by the backend's ttl"
+        );
+        assert_eq!(envelope.ttl(), Duration::from_secs(5));
+        assert_eq!(
+            envelope.stamps.iter().collect::<Vec<_>>(),
+            [("org:7", 11), ("all", 12)]
+        );
+        assert_eq!(envelope.value::<String>().unwrap(), "v");
+        let tags = ["org:7".to_owned(), "all".to_owned()];
+        assert!(envelope.stamps.match_epochs(&tags, &[Some(11), Some(12)]));
+        assert!(!envelope.stamps.match_epochs(&tags, &[Some(11), Some(13)]));
+        assert!(!envelope.stamps.match_epochs(&tags, &[Some(11), None]));
+        assert!(!envelope.stamps.match_epochs(&tags[..1], &[Some(11)]));
+        let swapped = [tags[1].clone(), tags[0].clone()];
+        assert!(!envelope
+            .stamps
+            .match_epochs(&swapped, &[Some(12), Some(11)]));
+        for cut in HEADER_LEN..HEADER_LEN + 20 {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Decode,
     /// The command was not sent: the circuit breaker is open after repeated failures.
     CircuitOpen,
+    /// The server refused to store: it is out of memory (`maxmemory` with `noeviction`).
+    OutOfMemory,
 }
 
 /// An error from a cache operation.
@@ -50,6 +52,11 @@ impl Error {
     /// Whether the backend did not answer within the operation timeout.
     pub fn is_timeout(&self) -> bool {
         self.kind == ErrorKind::Timeout
+    }
+
+    /// Whether the server refused a write because it is out of memory.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.kind == ErrorKind::OutOfMemory
     }
 
     /// Whether the backend could not be reached.
@@ -91,6 +98,7 @@ impl fmt::Display for Error {
             ErrorKind::Encode => "cannot encode value",
             ErrorKind::Decode => "cannot decode cached entry",
             ErrorKind::CircuitOpen => "cache circuit open: Redis is failing, command not sent",
+            ErrorKind::OutOfMemory => "cache backend out of memory: value not stored",
         };
         if self.detail.is_empty() {
             f.write_str(what)
@@ -111,6 +119,8 @@ impl From<redis::RedisError> for Error {
             || error.is_connection_refusal()
         {
             ErrorKind::Connection
+        } else if error.code() == Some("OOM") {
+            ErrorKind::OutOfMemory
         } else {
             ErrorKind::Backend
         };

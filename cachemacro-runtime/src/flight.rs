@@ -1,27 +1,48 @@
 //! Single-flight: concurrent misses on one key in this process share one load, and at most one
 //! refresh of a key runs at a time.
+//!
+//! A load's followers must never receive a value older than an invalidation that completed
+//! before they started. Three rules keep that:
+//! - an invalidation in this process detaches the loads of its key (or tag) from the table, so
+//!   callers that start after it returns lead a new load instead of joining the older one;
+//! - a leader whose fill guard reports an invalidation (from any process) during its load lands
+//!   [`Landing::Reread`]: its followers read the cache again;
+//! - a caller that joins a load after its leader started storing (the window between the store
+//!   and the landing) reads the cache again rather than take the landing, since an invalidation
+//!   may have come in that window.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 /// What a load left for the callers that waited on it.
 #[derive(Clone)]
 pub(crate) enum Landing {
-    /// The stored (or storable) envelope of the loaded value.
+    /// The envelope of the loaded value, stored (or not storable, but not voided).
     Value(Arc<[u8]>),
     /// The loader failed; the failure itself when its type can be cloned for each waiter.
     Failed(Option<Arc<dyn Any + Send + Sync>>),
+    /// An invalidation came during the load, so its value may be older than what a follower
+    /// must see: read the cache again.
+    Reread,
 }
 
 type Slot = watch::Receiver<Option<Landing>>;
 
+struct Flight {
+    slot: Slot,
+    tags: Box<[String]>,
+    storing: Arc<AtomicBool>,
+}
+
 /// The loads and refreshes running in this process, by key.
 #[derive(Default)]
 pub(crate) struct Flights {
-    loads: Mutex<HashMap<String, Slot>>,
+    loads: Mutex<HashMap<String, Flight>>,
     refreshes: Mutex<HashSet<String>>,
 }
 
@@ -30,30 +51,69 @@ pub(crate) enum Join<'a> {
     /// Nobody is loading the key: this caller loads and lands the result.
     Lead(Leader<'a>),
     /// Someone is: this caller waits for the landing.
-    Follow(Slot),
+    Follow(Follower),
 }
 
-/// The one caller loading a key. Dropping it without landing (a cancelled caller) wakes the
-/// followers, who then start over.
+/// The one caller loading a key. Dropping it without landing (a cancelled or panicking caller)
+/// wakes the followers, who then read the cache again.
 pub(crate) struct Leader<'a> {
     flights: &'a Flights,
     key: &'a str,
     sender: watch::Sender<Option<Landing>>,
+    storing: Arc<AtomicBool>,
+}
+
+/// A caller waiting for another's load.
+pub(crate) struct Follower {
+    slot: Slot,
+    /// Joined after the leader began storing.
+    late: bool,
+}
+
+/// How a follower's wait ended.
+pub(crate) enum Waited {
+    /// The leader landed this.
+    Landed(Landing),
+    /// The leader went away without landing, or the follower joined too late to trust the
+    /// landing: read the cache again.
+    Reread,
+    /// The leader took longer than the follower waits (it may not even be polled any more).
+    TimedOut,
 }
 
 impl Flights {
-    pub(crate) fn join<'a>(&'a self, key: &'a str) -> Join<'a> {
+    pub(crate) fn join<'a>(&'a self, key: &'a str, tags: &[String]) -> Join<'a> {
         let mut loads = lock(&self.loads);
-        if let Some(slot) = loads.get(key) {
-            return Join::Follow(slot.clone());
+        if let Some(flight) = loads.get(key) {
+            return Join::Follow(Follower {
+                slot: flight.slot.clone(),
+                late: flight.storing.load(Ordering::Acquire),
+            });
         }
         let (sender, slot) = watch::channel(None);
-        loads.insert(key.to_owned(), slot);
+        let storing = Arc::new(AtomicBool::new(false));
+        let flight = Flight {
+            slot,
+            tags: tags.into(),
+            storing: Arc::clone(&storing),
+        };
+        loads.insert(key.to_owned(), flight);
         Join::Lead(Leader {
             flights: self,
             key,
             sender,
+            storing,
         })
+    }
+
+    /// Callers that start from now on do not join the loads of `key` already running.
+    pub(crate) fn detach_key(&self, key: &str) {
+        lock(&self.loads).remove(key);
+    }
+
+    /// Callers that start from now on do not join the loads carrying `tag` already running.
+    pub(crate) fn detach_tag(&self, tag: &str) {
+        lock(&self.loads).retain(|_, flight| !flight.tags.iter().any(|carried| carried == tag));
     }
 
     /// Claims the refresh of `key`; `None` when one is already running in this process.
@@ -65,9 +125,19 @@ impl Flights {
                 key: key.to_owned(),
             })
     }
+
+    #[cfg(test)]
+    fn running(&self) -> usize {
+        lock(&self.loads).len()
+    }
 }
 
 impl Leader<'_> {
+    /// Marks the load as storing: callers joining from now on read the cache again instead.
+    pub(crate) fn storing(&self) {
+        self.storing.store(true, Ordering::Release);
+    }
+
     pub(crate) fn land(self, landing: Landing) {
         self.sender.send_replace(Some(landing));
     }
@@ -78,19 +148,27 @@ impl Drop for Leader<'_> {
         let mut loads = lock(&self.flights.loads);
         if loads
             .get(self.key)
-            .is_some_and(|slot| slot.same_channel(&self.sender.subscribe()))
+            .is_some_and(|flight| flight.slot.same_channel(&self.sender.subscribe()))
         {
             loads.remove(self.key);
         }
     }
 }
 
-/// Waits for the leader's landing; `None` when the leader gave up without one.
-pub(crate) async fn follow(mut slot: Slot) -> Option<Landing> {
-    slot.wait_for(Option::is_some)
-        .await
-        .ok()
-        .and_then(|landing| landing.clone())
+impl Follower {
+    /// Waits for the leader's landing, at most `patience`.
+    pub(crate) async fn wait(mut self, patience: Duration) -> Waited {
+        let landed = tokio::time::timeout(patience, self.slot.wait_for(Option::is_some)).await;
+        match landed {
+            Err(_) => Waited::TimedOut,
+            Ok(Err(_)) => Waited::Reread,
+            Ok(Ok(landing)) => match landing.clone() {
+                Some(Landing::Value(_)) if self.late => Waited::Reread,
+                Some(landing) => Waited::Landed(landing),
+                None => Waited::Reread,
+            },
+        }
+    }
 }
 
 /// The right to refresh one key, given back on drop.
@@ -109,4 +187,114 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(byte: u8) -> Landing {
+        Landing::Value(Arc::from(vec![byte]))
+    }
+
+    fn landed_value(waited: Waited) -> Option<u8> {
+        match waited {
+            Waited::Landed(Landing::Value(bytes)) => Some(bytes[0]),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn followers_get_the_landing() {
+        let flights = Flights::default();
+        let Join::Lead(leader) = flights.join("k", &[]) else {
+            panic!("first caller leads")
+        };
+        let Join::Follow(follower) = flights.join("k", &[]) else {
+            panic!("second follows")
+        };
+        leader.land(value(7));
+        assert_eq!(
+            landed_value(follower.wait(Duration::from_secs(1)).await),
+            Some(7)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_sends_followers_back_to_the_cache() {
+        let flights = Flights::default();
+        let Join::Lead(leader) = flights.join("k", &[]) else {
+            panic!()
+        };
+        let Join::Follow(follower) = flights.join("k", &[]) else {
+            panic!()
+        };
+        drop(leader);
+        assert!(matches!(
+            follower.wait(Duration::from_secs(1)).await,
+            Waited::Reread
+        ));
+        assert_eq!(flights.running(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn followers_wait_at_most_their_patience() {
+        let flights = Flights::default();
+        let Join::Lead(_leader) = flights.join("k", &[]) else {
+            panic!()
+        };
+        let Join::Follow(follower) = flights.join("k", &[]) else {
+            panic!()
+        };
+        assert!(matches!(
+            follower.wait(Duration::from_secs(5)).await,
+            Waited::TimedOut
+        ));
+    }
+
+    #[tokio::test]
+    async fn detached_loads_are_not_joined_but_still_land_for_their_followers() {
+        let flights = Flights::default();
+        let tags = ["org:1".to_owned()];
+        let Join::Lead(old) = flights.join("k", &tags) else {
+            panic!()
+        };
+        let Join::Follow(early) = flights.join("k", &tags) else {
+            panic!()
+        };
+        flights.detach_tag("org:1");
+        let Join::Lead(new) = flights.join("k", &tags) else {
+            panic!("a new load after the detach")
+        };
+        old.land(value(1));
+        assert_eq!(
+            flights.running(),
+            1,
+            "the old leader does not remove the new load"
+        );
+        assert_eq!(
+            landed_value(early.wait(Duration::from_secs(1)).await),
+            Some(1)
+        );
+        flights.detach_key("k");
+        assert_eq!(flights.running(), 0);
+        drop(new);
+    }
+
+    #[tokio::test]
+    async fn late_joiners_read_again() {
+        let flights = Flights::default();
+        let Join::Lead(leader) = flights.join("k", &[]) else {
+            panic!()
+        };
+        leader.storing();
+        let Join::Follow(late) = flights.join("k", &[]) else {
+            panic!()
+        };
+        leader.land(value(1));
+        assert!(matches!(
+            late.wait(Duration::from_secs(1)).await,
+            Waited::Reread
+        ));
+    }
 }

@@ -46,27 +46,86 @@ impl KeyBuilder {
     }
 }
 
-/// A key that lives beside `key` in the same Redis Cluster hash slot, so one script can touch both:
-/// `user:1` gets `{user:1}#v`; a key that already has a hash tag keeps it and gets the suffix.
-pub fn companion(key: &str, suffix: &str) -> String {
-    let mut companion = String::with_capacity(key.len() + suffix.len() + 2);
-    if has_hash_tag(key) {
-        companion.push_str(key);
-    } else {
-        companion.push('{');
-        companion.push_str(key);
-        companion.push('}');
+/// A key that lives beside the entry key `key` in the same Redis Cluster hash slot, so one script
+/// can touch both, and that starts with the cache's `prefix` as every key the cache writes does
+/// (an ACL user limited to `~app:*` reaches all of them).
+///
+/// - `key` has a hash tag: `key` + `suffix` keeps it (`{tenant}:user:1#v`);
+/// - otherwise `key` whole is hashed, so it becomes the tag: `app:{app:user:1}#v`;
+/// - a `key` with a `}` cannot be a tag's content, so the tag is a short string that hashes to
+///   the same slot as `key`, followed by `key` itself so companions of two keys stay distinct:
+///   `{8}a}b#v` for `a}b`.
+///
+/// Only a prefix with a `{` that no `}` closes defeats all three; its companions are then merely
+/// prefixed, which is enough on a single Redis.
+pub fn companion(prefix: &str, key: &str, suffix: &str) -> String {
+    if hash_tag(key).is_some() {
+        return [key, suffix].concat();
     }
-    companion.push_str(suffix);
-    companion
+    let whole = [prefix, "{", key, "}", suffix].concat();
+    if hash_tag(&whole) == Some(key) {
+        return whole;
+    }
+    let tag = slot_tag(slot(key));
+    let tagged = [prefix, "{", tag, "}", key, suffix].concat();
+    if hash_tag(&tagged) == Some(tag) {
+        return tagged;
+    }
+    [key, suffix].concat()
 }
 
-/// Whether Redis Cluster hashes only part of `key`: a `{` followed later by a `}` with at
-/// least one character between them.
-fn has_hash_tag(key: &str) -> bool {
-    key.find('{')
-        .and_then(|open| key[open + 1..].find('}'))
-        .is_some_and(|length| length > 0)
+/// The part of `key` Redis Cluster hashes when it is not the whole key: after the first `{`, up
+/// to the first `}` after it, when that is not empty.
+pub fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let length = key[open + 1..].find('}')?;
+    (length > 0).then(|| &key[open + 1..open + 1 + length])
+}
+
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag, or of the whole key,
+/// modulo 16384.
+pub fn slot(key: &str) -> u16 {
+    let hashed = hash_tag(key).unwrap_or(key);
+    crc16(hashed.as_bytes()) % SLOTS
+}
+
+const SLOTS: u16 = 16384;
+
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in bytes {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The shortest decimal number that hashes to `slot`, for keys that cannot be their own tag.
+/// The table is built once, on first need: about 160,000 CRCs.
+fn slot_tag(slot: u16) -> &'static str {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        let mut tags = vec![String::new(); usize::from(SLOTS)];
+        let mut missing = usize::from(SLOTS);
+        let mut number = 0u64;
+        while missing > 0 {
+            let text = number.to_string();
+            let tag = &mut tags[usize::from(crc16(text.as_bytes()) % SLOTS)];
+            if tag.is_empty() {
+                *tag = text;
+                missing -= 1;
+            }
+            number += 1;
+        }
+        tags
+    });
+    &tags[usize::from(slot)]
 }
 
 struct Escaper<'a>(&'a mut String);
@@ -119,9 +178,37 @@ mod tests {
     }
 
     #[test]
-    fn companions_share_the_hash_slot() {
-        assert_eq!(companion("user:1", "#v"), "{user:1}#v");
-        assert_eq!(companion("{tenant}:user:1", "#v"), "{tenant}:user:1#v");
+    fn companions_share_the_hash_slot_and_the_prefix() {
+        assert_eq!(companion("", "user:1", "#v"), "{user:1}#v");
+        assert_eq!(companion("app:", "app:user:1", "#v"), "app:{app:user:1}#v");
+        assert_eq!(companion("", "{tenant}:user:1", "#v"), "{tenant}:user:1#v");
+        for (prefix, key) in [
+            ("", "user:1"),
+            ("app:", "app:user:1"),
+            ("", "a}b"),
+            ("", "{}x"),
+            ("", "{a}b}"),
+            ("p}", "p}x"),
+            ("", "}{"),
+            ("{t}:", "{t}:x}"),
+        ] {
+            let companion = companion(prefix, key, "#lock");
+            assert_eq!(slot(&companion), slot(key), "{key} vs {companion}");
+            assert!(companion.starts_with(prefix), "{companion}");
+            assert_ne!(companion, key);
+        }
+    }
+
+    #[test]
+    fn hash_tags_follow_the_cluster_rule() {
+        assert_eq!(hash_tag("{user1000}.following"), Some("user1000"));
+        assert_eq!(hash_tag("foo{}{bar}"), None);
+        assert_eq!(hash_tag("foo{{bar}}zap"), Some("{bar"));
+        assert_eq!(hash_tag("foo{bar}{zap}"), Some("bar"));
+        assert_eq!(hash_tag("a}b"), None);
+        // Redis's own reference value for CRC16/XMODEM.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(slot("{user1000}.following"), slot("user1000"));
     }
 
     #[test]

@@ -173,9 +173,14 @@ pub(crate) struct PendingInvalidations {
 }
 
 impl Cache {
-    /// Queues `pending` for replay when the fault is one a retry can cure.
+    /// Queues `pending` for replay. Any backend fault may be passing (a timeout, a lost
+    /// connection, a server out of memory or loading), and an invalidation that is neither
+    /// applied nor retried would leave stale data for a whole ttl.
     pub(crate) fn retry_later(&self, pending: Pending, error: &Error) {
-        if !error.is_unavailable() {
+        if matches!(
+            error.kind(),
+            ErrorKind::Encode | ErrorKind::Decode | ErrorKind::InvalidUrl
+        ) {
             return;
         }
         let counters = &self.inner.counters;
@@ -193,7 +198,7 @@ impl Cache {
         if queue.len() > PENDING_CAPACITY {
             if let Some(lost) = queue.pop_front() {
                 counters.invalidation_lost();
-                tracing::error!(?lost, "invalidation lost: the retry queue is full");
+                crate::log::error_throttled!(?lost, "invalidation lost: the retry queue is full");
             }
         }
         drop(queue);
@@ -255,7 +260,7 @@ async fn replay(inner: Weak<Inner>) {
         };
         let replayed = match &pending {
             Pending::Key(key) => crate::write::invalidate_key_once(&cache, key).await,
-            Pending::Tag(tag) => cache.invalidate_tag_once(tag).await.map(drop),
+            Pending::Tag(tag) => cache.invalidate_tag_once(tag).await,
         };
         match replayed {
             Ok(()) => {

@@ -49,8 +49,13 @@ counters! {
     hits => hit,
     /// Reads that found no usable entry.
     misses => miss,
-    /// Loader runs by callers on a miss (background refreshes are counted apart).
+    /// Loader runs started by callers on a miss (background refreshes are counted apart).
     loads => load,
+    /// Loader runs (on a miss or a refresh) that never finished because their caller dropped
+    /// the call's future: a timeout, a `select!`, a client that went away.
+    loads_cancelled => load_cancelled,
+    /// Loader runs (on a miss or a refresh) that panicked.
+    loads_panicked => load_panicked,
     /// Backend operations that failed or timed out (not those the open breaker skipped); the
     /// caller was served anyway.
     errors => error,
@@ -72,11 +77,13 @@ counters! {
     /// Refreshes whose loader failed; the entry was left as it was.
     refresh_failures => refresh_failure,
     /// Loaded values not stored because their key or one of their tags was invalidated while
-    /// they loaded (the fill guard); the caller still got the value.
+    /// they loaded, or their version was evicted (the fill guard); the caller still got the
+    /// value.
     fills_discarded => fill_discarded,
     /// Values larger than the cache's `max_value_size`: returned to the caller, not stored.
     oversized => oversize,
-    /// Invalidations that failed because Redis was unavailable and were queued for retry.
+    /// Invalidations that failed (Redis unavailable, out of memory, ...) and were queued for
+    /// retry.
     invalidations_queued => invalidation_queued,
     /// Queued invalidations carried out once Redis answered again.
     invalidations_replayed => invalidation_replayed,

@@ -1,16 +1,19 @@
 //! Write-through and invalidation: what `#[cache_put]` and `#[cache_invalidate]` call after the
 //! function (the database write) has run.
 //!
-//! Both bump the versions of the keys they touch, so a fill that read the database before the
-//! write cannot store its older value afterwards (see [`crate::fill`]).
+//! Both delete the versions of the keys they touch (and invalidation the epochs of the tags), so
+//! a fill that read the database before the write cannot store its older value afterwards (see
+//! [`crate::fill`]), and both detach this process's loads of those keys from the single flight,
+//! so a call that starts after them never joins a load that started before.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Stored, Token};
 use crate::cache::{with_backend, Cache, Store};
+use crate::call::Call;
 use crate::error::Result;
-use crate::fill::{encode, register_tags};
+use crate::fill::encode;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
 use crate::resilience::{failing_on_faults, Failure, Pending};
@@ -75,36 +78,58 @@ async fn put<R, M: Mode<R>>(
     // see a value before it is committed.
     let outcome = body.await;
     let convert = failure.converter(cache, policy);
-    failing_on_faults(
-        convert,
-        store_written::<R, M>(cache, key, tags, policy, outcome),
-    )
-    .await
+    let call = Call::new(cache, key, tags, policy);
+    failing_on_faults(convert, store_written::<R, M>(&call, outcome)).await
 }
 
-async fn store_written<R, M: Mode<R>>(
-    cache: &Cache,
-    key: &str,
-    tags: &[String],
-    policy: &Policy,
-    outcome: R,
-) -> R {
-    match encode::<R, M>(cache, policy, &outcome, Duration::ZERO) {
+async fn store_written<R, M: Mode<R>>(call: &Call<'_>, outcome: R) -> R {
+    let cache = call.cache;
+    let stamps = match tag_epochs(call).await {
+        Ok(stamps) => stamps,
+        Err(()) => {
+            invalidate_key(cache, call.key).await.ok();
+            return outcome;
+        }
+    };
+    match encode::<R, M>(call, &outcome, Duration::ZERO, &stamps) {
         Some((bytes, Some(ttl))) => {
-            register_tags(cache, key, tags, policy).await;
-            let retention = policy.retention(ttl);
-            let written = with_backend!(&cache.inner.store, backend => backend.put(key, bytes, retention).await);
+            let value = Stored {
+                bytes,
+                ttl: call.policy.retention(ttl),
+                sliding: call.policy.sliding,
+            };
+            let keys = call.fill_keys();
+            let written = with_backend!(&cache.inner.store, backend => backend.put(&keys.entry, &keys.version, value).await);
+            // Loads of the key running now started before the write: callers from now on must
+            // not join them.
+            cache.inner.flights.detach_key(call.key);
             if let Err(error) = written {
                 cache.record_fault(&error);
-                tracing::warn!(%error, key, "write-through failed; removing the key instead");
-                invalidate_key(cache, key).await.ok();
+                crate::log::warn_throttled!(%error, "write-through failed; removing the key instead");
+                invalidate_key(cache, call.key).await.ok();
             }
         }
         _ => {
-            invalidate_key(cache, key).await.ok();
+            invalidate_key(cache, call.key).await.ok();
         }
     }
     outcome
+}
+
+/// The current epoch of each of the call's tags (created where missing), by tag name.
+async fn tag_epochs(call: &Call<'_>) -> Result<Vec<(String, Token)>, ()> {
+    if call.tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cache = call.cache;
+    let epochs = with_backend!(&cache.inner.store, backend => backend.epochs(&call.tag_keys, call.epoch_ttl()).await);
+    match epochs {
+        Ok(epochs) => Ok(call.tags.iter().cloned().zip(epochs).collect()),
+        Err(error) => {
+            cache.record_fault(&error);
+            Err(())
+        }
+    }
 }
 
 /// Runs a function that returns `Result`; after `Ok`, removes `keys` and invalidates `tags`.
@@ -165,18 +190,22 @@ async fn invalidate_all(cache: &Cache, keys: &[String], tags: &[String]) {
     }
 }
 
-/// Removes the entry under the full `key` and voids its fills in flight. A failure is counted,
-/// logged, queued for replay when Redis is unavailable, and returned.
+/// Removes the entry under the full `key` and voids its fills in flight, in this process and
+/// others. A failure is counted, logged, queued for replay, and returned.
 pub async fn invalidate_key(cache: &Cache, key: &str) -> Result<()> {
     let invalidated = invalidate_key_once(cache, key).await;
     if let Err(error) = &invalidated {
         cache.record_fault(error);
-        tracing::warn!(%error, key, "invalidation failed");
+        crate::log::warn_throttled!(%error, "invalidation failed; queued for retry");
         cache.retry_later(Pending::Key(key.to_owned()), error);
     }
     invalidated
 }
 
 pub(crate) async fn invalidate_key_once(cache: &Cache, key: &str) -> Result<()> {
-    with_backend!(&cache.inner.store, backend => backend.invalidate(key).await)
+    let keys = cache.fill_keys(key);
+    let invalidated = with_backend!(&cache.inner.store, backend => backend.invalidate(&keys.entry, &keys.version).await);
+    // Even when the backend failed: the loads running here started before this call.
+    cache.inner.flights.detach_key(key);
+    invalidated
 }

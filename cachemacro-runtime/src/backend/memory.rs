@@ -1,15 +1,14 @@
 //! The embedded backend: an in-process, size-bounded, TTL-aware store on moka, with versions,
-//! fill locks and tag indexes kept beside it under one mutex so each operation is atomic.
+//! fill locks and tag epochs kept beside it under one mutex so each operation is atomic.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache as Moka;
 use moka::Expiry;
 
-use super::{Backend, FillStart, Version, VERSION_TTL};
-use crate::envelope::now_ms;
+use super::{new_token, Backend, Begin, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL};
 use crate::error::Result;
 
 /// An in-process store bounded by the total size of its entries in bytes.
@@ -60,24 +59,12 @@ impl Expiry<String, Entry> for EntryTtl {
     }
 }
 
-/// Everything beside the entries: small maps swept as they grow.
+/// Everything beside the entries: versions, locks and tag epochs, swept as they grow.
+#[derive(Default)]
 struct Meta {
-    versions: Expiring<u64>,
+    versions: Expiring<Token>,
     locks: Expiring<String>,
-    tags: HashMap<String, TagIndex>,
-    /// Past this many tags, tags whose members have all expired are dropped.
-    sweep_tags_at: usize,
-}
-
-impl Default for Meta {
-    fn default() -> Self {
-        Self {
-            versions: Expiring::default(),
-            locks: Expiring::default(),
-            tags: HashMap::new(),
-            sweep_tags_at: 64,
-        }
-    }
+    epochs: Expiring<Token>,
 }
 
 /// A map whose values lapse at a deadline; lapsed ones are swept each time the map doubles.
@@ -112,38 +99,35 @@ impl<V> Expiring<V> {
         self.values.insert(key.to_owned(), (value, until));
     }
 
+    /// Pushes the deadline of `key` to `until` when that is later.
+    fn extend(&mut self, key: &str, until: Instant) {
+        if let Some((_, deadline)) = self.values.get_mut(key) {
+            *deadline = (*deadline).max(until);
+        }
+    }
+
     fn remove(&mut self, key: &str) {
         self.values.remove(key);
     }
 }
 
-/// The members of one tag with their expiry (ms since the epoch), also ordered by expiry so the
-/// expired ones come off the front.
-#[derive(Default)]
-struct TagIndex {
-    members: HashMap<String, u64>,
-    by_expiry: BTreeSet<(u64, String)>,
-}
-
-impl TagIndex {
-    fn add(&mut self, member: &str, expires_at_ms: u64) {
-        let expiry = self.members.entry(member.to_owned()).or_insert(0);
-        if expires_at_ms > *expiry {
-            self.by_expiry.remove(&(*expiry, member.to_owned()));
-            *expiry = expires_at_ms;
-            self.by_expiry.insert((expires_at_ms, member.to_owned()));
+impl<V: Copy> Expiring<V> {
+    /// The live value under `key`, or `create()` stored until `until`.
+    fn get_or_create(
+        &mut self,
+        key: &str,
+        now: Instant,
+        until: Instant,
+        create: impl FnOnce() -> V,
+    ) -> V {
+        if let Some(value) = self.get(key, now) {
+            let value = *value;
+            self.extend(key, until);
+            return value;
         }
-    }
-
-    fn trim(&mut self, now_ms: u64) {
-        while let Some((expiry, _)) = self.by_expiry.first() {
-            if *expiry > now_ms {
-                break;
-            }
-            if let Some((_, member)) = self.by_expiry.pop_first() {
-                self.members.remove(&member);
-            }
-        }
+        let value = create();
+        self.insert(key, value, until);
+        value
     }
 }
 
@@ -163,25 +147,22 @@ impl MemoryBackend {
         }
     }
 
+    /// Every change to entries and their metadata happens under this lock, so a fill's check and
+    /// store, an invalidation, and a write-through are atomic with respect to each other. Sliding
+    /// reads never write (moka restarts the ttl itself), so they need no lock.
     fn meta(&self) -> MutexGuard<'_, Meta> {
         self.meta
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn store(&self, key: &str, bytes: Arc<[u8]>, ttl: Duration, sliding: bool) {
+    fn store(&self, key: &str, stored: Stored) {
         let entry = Entry {
-            bytes,
-            ttl,
-            sliding,
+            bytes: stored.bytes,
+            ttl: stored.ttl,
+            sliding: stored.sliding,
         };
         self.entries.insert(key.to_owned(), entry);
-    }
-
-    fn bump_version(meta: &mut Meta, key: &str) {
-        let now = Instant::now();
-        let next = meta.versions.get(key, now).map_or(1, |version| version + 1);
-        meta.versions.insert(key, next, now + VERSION_TTL);
     }
 }
 
@@ -200,129 +181,170 @@ impl Backend for MemoryBackend {
         Ok(self.entries.get(key).map(|entry| entry.bytes))
     }
 
-    async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Arc<[u8]>>> {
-        // Entries stored with a sliding ttl restart it on every read (see `EntryTtl`); one read
-        // with another ttl is stored again with it.
-        let Some(entry) = self.entries.get(key) else {
-            return Ok(None);
-        };
-        if !entry.sliding || entry.ttl != ttl {
-            self.store(key, Arc::clone(&entry.bytes), ttl, true);
+    async fn read(
+        &self,
+        key: &str,
+        tags: &[String],
+        _touch: Option<Duration>,
+    ) -> Result<Found<Arc<[u8]>>> {
+        // Entries stored as sliding restart their own ttl on every read (see `EntryTtl`), so a
+        // sliding read is a plain read: nothing is written back that could revive an entry an
+        // invalidation just removed.
+        if tags.is_empty() {
+            let entry = self.entries.get(key).map(|entry| entry.bytes);
+            return Ok(Found {
+                entry,
+                epochs: Vec::new(),
+            });
         }
-        Ok(Some(entry.bytes))
+        // Under the lock, so the entry and the epochs are read at one instant.
+        let meta = self.meta();
+        let now = Instant::now();
+        let entry = self.entries.get(key).map(|entry| entry.bytes);
+        let epochs = tags
+            .iter()
+            .map(|tag| meta.epochs.get(tag, now).copied())
+            .collect();
+        Ok(Found { entry, epochs })
+    }
+
+    async fn shorten(&self, key: &str, ttl: Duration) -> Result<()> {
+        let _meta = self.meta();
+        if let Some(entry) = self.entries.get(key) {
+            if entry.ttl > ttl {
+                self.store(
+                    key,
+                    Stored {
+                        bytes: entry.bytes,
+                        ttl,
+                        sliding: entry.sliding,
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
-        self.store(key, value, ttl, false);
+        let _meta = self.meta();
+        self.store(
+            key,
+            Stored {
+                bytes: value,
+                ttl,
+                sliding: false,
+            },
+        );
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
+        let _meta = self.meta();
         Ok(self.entries.remove(key).is_some())
     }
 
-    async fn begin_fill(
-        &self,
-        key: &str,
-        lock: Option<(&str, Duration)>,
-    ) -> Result<FillStart<Arc<[u8]>>> {
+    async fn begin_fill(&self, keys: &FillKeys, begin: Begin<'_>) -> Result<FillStart<Arc<[u8]>>> {
         let now = Instant::now();
         let mut meta = self.meta();
-        let locked = match lock {
-            Some((token, ttl)) if meta.locks.get(key, now).is_none() => {
-                meta.locks.insert(key, token.to_owned(), now + ttl);
+        let version = meta
+            .versions
+            .get_or_create(&keys.version, now, now + VERSION_TTL, new_token);
+        let epochs = begin
+            .tags
+            .iter()
+            .map(|tag| {
+                meta.epochs
+                    .get_or_create(tag, now, now + begin.epoch_ttl, new_token)
+            })
+            .collect();
+        let locked = match begin.lock {
+            Some((token, ttl)) if meta.locks.get(&keys.lock, now).is_none() => {
+                meta.locks.insert(&keys.lock, token.to_owned(), now + ttl);
                 true
             }
             _ => false,
         };
-        let version = meta.versions.get(key, now).copied();
         let current = if locked {
-            self.entries.get(key).map(|entry| entry.bytes)
+            self.entries.get(&keys.entry).map(|entry| entry.bytes)
         } else {
             None
         };
         Ok(FillStart {
             locked,
             version,
+            epochs,
             current,
         })
     }
 
     async fn finish_fill(
         &self,
-        key: &str,
-        value: Option<(Arc<[u8]>, Duration)>,
-        version: Version,
+        keys: &FillKeys,
+        version: Token,
+        epochs: &[(String, Token)],
+        value: Option<Stored>,
         token: Option<&str>,
     ) -> Result<bool> {
         let now = Instant::now();
         let mut meta = self.meta();
-        let mut stored = false;
-        if let Some((bytes, ttl)) = value {
-            if meta.versions.get(key, now).copied() == version {
-                self.store(key, bytes, ttl, false);
-                stored = true;
-            }
-        }
         if let Some(token) = token {
             if meta
                 .locks
-                .get(key, now)
+                .get(&keys.lock, now)
                 .is_some_and(|holder| holder == token)
             {
-                meta.locks.remove(key);
+                meta.locks.remove(&keys.lock);
             }
         }
-        Ok(stored)
-    }
-
-    async fn invalidate(&self, key: &str) -> Result<()> {
-        let mut meta = self.meta();
-        Self::bump_version(&mut meta, key);
-        self.entries.invalidate(key);
-        Ok(())
-    }
-
-    async fn put(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
-        let mut meta = self.meta();
-        Self::bump_version(&mut meta, key);
-        self.store(key, value, ttl, false);
-        Ok(())
-    }
-
-    async fn tag(&self, tag: &str, member: &str, expires_at_ms: u64) -> Result<()> {
-        let mut meta = self.meta();
-        let now = now_ms();
-        if meta.tags.len() >= meta.sweep_tags_at {
-            meta.tags.retain(|_, index| {
-                index.trim(now);
-                !index.members.is_empty()
-            });
-            meta.sweep_tags_at = (meta.tags.len() * 2).max(64);
+        let valid = meta.versions.get(&keys.version, now) == Some(&version)
+            && epochs
+                .iter()
+                .all(|(tag, epoch)| meta.epochs.get(tag, now) == Some(epoch));
+        if valid {
+            if let Some(value) = value {
+                self.store(&keys.entry, value);
+            }
         }
-        let index = meta.tags.entry(tag.to_owned()).or_default();
-        index.add(member, expires_at_ms);
-        index.trim(now);
+        Ok(valid)
+    }
+
+    async fn unlock(&self, lock: &str, token: &str) -> Result<()> {
+        let mut meta = self.meta();
+        if meta
+            .locks
+            .get(lock, Instant::now())
+            .is_some_and(|holder| holder == token)
+        {
+            meta.locks.remove(lock);
+        }
         Ok(())
     }
 
-    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+    async fn invalidate(&self, entry: &str, version: &str) -> Result<()> {
         let mut meta = self.meta();
-        let Some(index) = meta.tags.remove(tag) else {
-            return Ok(0);
-        };
-        for member in index.members.keys() {
-            Self::bump_version(&mut meta, member);
-            self.entries.invalidate(member);
-        }
-        Ok(index.members.len() as u64)
+        meta.versions.remove(version);
+        self.entries.invalidate(entry);
+        Ok(())
     }
 
-    async fn tag_len(&self, tag: &str) -> Result<u64> {
-        Ok(self
-            .meta()
-            .tags
-            .get(tag)
-            .map_or(0, |index| index.members.len() as u64))
+    async fn put(&self, entry: &str, version: &str, value: Stored) -> Result<()> {
+        let mut meta = self.meta();
+        meta.versions.remove(version);
+        self.store(entry, value);
+        Ok(())
+    }
+
+    async fn epochs(&self, tags: &[String], ttl: Duration) -> Result<Vec<Token>> {
+        let now = Instant::now();
+        let mut meta = self.meta();
+        Ok(tags
+            .iter()
+            .map(|tag| meta.epochs.get_or_create(tag, now, now + ttl, new_token))
+            .collect())
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<()> {
+        self.meta().epochs.remove(tag);
+        Ok(())
     }
 }

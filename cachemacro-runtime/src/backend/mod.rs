@@ -1,18 +1,21 @@
 //! Where entries live: the storage interface and its two implementations.
 //!
 //! Both backends store opaque envelopes (see [`crate::envelope`]) under full keys (prefix
-//! included) and are held to the same behaviour by one conformance suite.
+//! included) and are held to the same behaviour by one conformance suite. The cache names every
+//! key it hands a backend (see [`FillKeys`]); backends only store.
 //!
-//! Next to each entry key `k` a backend keeps, in the same Redis Cluster hash slot
-//! (companion keys):
-//! - `{k}#v`, the key's version: bumped by every invalidation and write-through, read when a
-//!   fill starts and compared when it ends, so a load that began before an invalidation can never
-//!   store what it read (the fill guard, after memcache's leases);
-//! - `{k}#lock`, the fill lock.
+//! Beside each entry key live, in the same Redis Cluster hash slot:
+//! - its *version*: a random token created by the first fill that finds none, read when a fill
+//!   starts and compared when it ends. Every invalidation and write-through deletes it, so a load
+//!   that began before either can never store what it read (the fill guard, after memcache's
+//!   leases). A version that is missing when a fill ends (deleted, evicted, expired) refuses the
+//!   store: missing metadata fails safe.
+//! - its fill lock, a token with a ttl.
 //!
-//! Each tag `t` has an index of the keys filled or written with it, scored by when they expire;
-//! expired members are trimmed whenever the index is written, and the index itself expires with
-//! its last member.
+//! Each tag has an *epoch*, also a random token: a fill reads (or creates) the epochs of its tags
+//! when it starts and stamps them into the entry; a tag invalidation deletes the epoch. A read
+//! compares the stamps with the current epochs in the same round trip, so an entry stamped before
+//! an invalidation, or whose epoch was evicted, is a miss.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,14 +29,43 @@ pub(crate) mod redis;
 pub use self::memory::MemoryBackend;
 pub use self::redis::RedisBackend;
 
-/// How long a version outlives the last invalidation that bumped it. It must outlive every fill
-/// that read it: a fill that read "no version", then saw it created and expire again before
-/// storing, would store data older than the invalidation.
-pub const VERSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a version lives after the fill that created it, or last read it, began. A load that
+/// takes longer finds its version gone and does not store: its value is returned, not cached.
+pub const VERSION_TTL: Duration = Duration::from_secs(10 * 60);
 
-/// A key's version; `None` when it has never been invalidated (or its version expired), which is
-/// distinct from every bumped version.
-pub type Version = Option<u64>;
+/// A key's version (or a tag's epoch): a random non-zero token.
+pub type Token = u64;
+
+/// The keys one fill touches: the entry and its companions, all in one hash slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillKeys {
+    /// The entry.
+    pub entry: String,
+    /// Its version.
+    pub version: String,
+    /// Its fill lock.
+    pub lock: String,
+}
+
+/// An entry as read, with the current epochs of the tags asked for.
+#[derive(Debug)]
+pub struct Found<B> {
+    /// The stored bytes, `None` when there is no entry.
+    pub entry: Option<B>,
+    /// The epoch of each tag asked for, in order; `None` for a tag without one.
+    pub epochs: Vec<Option<Token>>,
+}
+
+/// A value to store.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The envelope.
+    pub bytes: Arc<[u8]>,
+    /// How long the backend keeps it.
+    pub ttl: Duration,
+    /// Whether each read restarts `ttl`.
+    pub sliding: bool,
+}
 
 /// What a fill found when it started.
 #[derive(Debug)]
@@ -41,10 +73,23 @@ pub struct FillStart<B> {
     /// Whether the fill lock was requested and taken.
     pub locked: bool,
     /// The key's version, to be checked when the fill stores its value.
-    pub version: Version,
+    pub version: Token,
+    /// The epoch of each of the fill's tags, to be stamped into its entry.
+    pub epochs: Vec<Token>,
     /// The entry under the key, read after taking the lock (another process may have stored it
     /// between the caller's miss and its lock); `None` when not locked.
     pub current: Option<B>,
+}
+
+/// How a fill starts: what it locks, and the tokens to create where none exist.
+#[derive(Debug, Clone, Copy)]
+pub struct Begin<'a> {
+    /// The lock's token and ttl, when the fill takes the lock.
+    pub lock: Option<(&'a str, Duration)>,
+    /// The epoch keys of the fill's tags.
+    pub tags: &'a [String],
+    /// How long a tag's epoch lives at least: past every entry stamped with it.
+    pub epoch_ttl: Duration,
 }
 
 /// The storage operations the cache needs from a backend.
@@ -55,15 +100,20 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads the entry under `key`, `None` when there is none.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Self::Bytes>>> + Send;
 
-    /// Reads the entry under `key` and restarts its ttl at `ttl` (sliding expiry, one round trip).
-    fn get_and_touch(
+    /// Reads the entry under `key` and the epochs of `tags` (epoch keys) in one round trip;
+    /// with `touch`, also restarts the entry's ttl at that (sliding expiry).
+    fn read(
         &self,
         key: &str,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<Option<Self::Bytes>>> + Send;
+        tags: &[String],
+        touch: Option<Duration>,
+    ) -> impl Future<Output = Result<Found<Self::Bytes>>> + Send;
 
-    /// Stores `value` under `key` as is; the backend drops it after `ttl`. Leaves the version
-    /// alone: this is the raw write, not an invalidation.
+    /// Shortens the ttl of the entry under `key` to `ttl` if it is longer.
+    fn shorten(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores `value` under `key` as is. Leaves the version alone: this is the raw write, not a
+    /// write-through.
     fn set(
         &self,
         key: &str,
@@ -74,50 +124,56 @@ pub trait Backend: Send + Sync + 'static {
     /// Removes the entry under `key` as is; whether there was one.
     fn delete(&self, key: &str) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Starts a fill of `key`: takes its fill lock for `lock = (token, ttl)` when given (unless
-    /// someone holds it; it frees itself after `ttl`, so a holder that dies blocks nobody for
-    /// longer), reads its version, and when locked reads the entry again, all at once.
+    /// Starts a fill: reads or creates the version and the tag epochs, takes the fill lock when
+    /// asked (unless someone holds it; it frees itself after its ttl, so a holder that dies
+    /// blocks nobody for longer), and when locked reads the entry again, all at once.
     fn begin_fill(
         &self,
-        key: &str,
-        lock: Option<(&str, Duration)>,
+        keys: &FillKeys,
+        begin: Begin<'_>,
     ) -> impl Future<Output = Result<FillStart<Self::Bytes>>> + Send;
 
-    /// Ends a fill: stores `value` (when given) only if the key's version is still `version`,
-    /// and frees the fill lock if `token` (when given) still holds it: it may have expired and
-    /// been taken by another, whose lock must survive. Whether the value was stored.
+    /// Ends a fill: frees the fill lock if `token` (when given) still holds it (it may have
+    /// expired and been taken by another, whose lock must survive), then, if the version is still
+    /// `version` and every tag still has the epoch beside it, stores `value` (when given).
+    /// Whether the fill was still valid: no invalidation of the key or its tags came since
+    /// [`begin_fill`](Self::begin_fill).
     fn finish_fill(
         &self,
-        key: &str,
-        value: Option<(Arc<[u8]>, Duration)>,
-        version: Version,
+        keys: &FillKeys,
+        version: Token,
+        epochs: &[(String, Token)],
+        value: Option<Stored>,
         token: Option<&str>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Bumps the version of `key` (voiding fills in flight) and removes its entry.
-    fn invalidate(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Frees the fill lock `lock` if `token` still holds it.
+    fn unlock(&self, lock: &str, token: &str) -> impl Future<Output = Result<()>> + Send;
 
-    /// Bumps the version of `key` (voiding fills in flight) and stores `value`: write-through.
+    /// Removes the entry and its version, voiding the fills in flight.
+    fn invalidate(&self, entry: &str, version: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes the version (voiding fills in flight) and stores `value`: write-through.
     fn put(
         &self,
-        key: &str,
-        value: Arc<[u8]>,
-        ttl: Duration,
+        entry: &str,
+        version: &str,
+        value: Stored,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Records that `member` carries `tag` until `expires_at_ms` (ms since the Unix epoch), and
-    /// trims members that have expired.
-    fn tag(
+    /// The epochs of `tags` (epoch keys), created where missing, living at least `ttl`.
+    fn epochs(
         &self,
-        tag: &str,
-        member: &str,
-        expires_at_ms: u64,
-    ) -> impl Future<Output = Result<()>> + Send;
+        tags: &[String],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Vec<Token>>> + Send;
 
-    /// Invalidates every member of `tag` as [`invalidate`](Self::invalidate) does, and removes
-    /// them from its index. How many there were.
-    fn invalidate_tag(&self, tag: &str) -> impl Future<Output = Result<u64>> + Send;
+    /// Removes the epoch of a tag: every entry stamped with it becomes a miss, and fills in
+    /// flight that read it do not store.
+    fn invalidate_tag(&self, tag: &str) -> impl Future<Output = Result<()>> + Send;
+}
 
-    /// How many members the index of `tag` holds, expired ones not yet trimmed included.
-    fn tag_len(&self, tag: &str) -> impl Future<Output = Result<u64>> + Send;
+/// A fresh random token: never 0, so a missing token is never taken for one.
+pub(crate) fn new_token() -> Token {
+    rand::random::<u64>().max(1)
 }

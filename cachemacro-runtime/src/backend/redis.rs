@@ -9,80 +9,114 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo, Script};
 
-use super::{Backend, FillStart, Version, VERSION_TTL};
-use crate::breaker::{Admission, Breaker, BreakerStats};
-use crate::envelope::now_ms;
+use super::{new_token, Backend, Begin, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL};
+use crate::breaker::{Breaker, BreakerStats};
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::companion;
 
-/// KEYS: entry, version, lock. ARGV: token ('' for no lock), lock ttl in ms.
-/// Returns {locked, version or '', entry when locked}.
+/// KEYS: entry, version, lock, then the fill's tag epochs. ARGV: lock token ('' for none), lock
+/// ttl, a new version, the version's ttl, the epochs' ttl, then a new epoch per tag (ttls in ms).
+/// Reads or creates the version and the epochs, then takes the lock, last, so that a failure
+/// (out of memory) can never leave a lock behind; when locked, reads the entry again.
+/// Returns {locked, version, entry or nil, {epochs}}. A foreign value under a version or epoch
+/// key (`pcall`) is replaced, under the entry key is no entry.
 static BEGIN_FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+        local version = redis.pcall('GET', KEYS[2])
+        if type(version) ~= 'string' then
+            version = ARGV[3]
+            redis.call('SET', KEYS[2], version, 'PX', ARGV[4])
+        else
+            redis.call('PEXPIRE', KEYS[2], ARGV[4])
+        end
+        local epochs = {}
+        for i = 4, #KEYS do
+            local epoch = redis.pcall('GET', KEYS[i])
+            if type(epoch) ~= 'string' then
+                epoch = ARGV[i + 2]
+                redis.call('SET', KEYS[i], epoch, 'PX', ARGV[5])
+            else
+                redis.call('PEXPIRE', KEYS[i], ARGV[5], 'GT')
+            end
+            epochs[#epochs + 1] = epoch
+        end
         local locked = 0
+        local current = false
         if ARGV[1] ~= '' and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
             locked = 1
+            current = redis.pcall('GET', KEYS[1])
+            if type(current) ~= 'string' then current = false end
         end
-        local version = redis.call('GET', KEYS[2]) or ''
-        local current = false
-        if locked == 1 then current = redis.call('GET', KEYS[1]) end
-        return {locked, version, current}
+        return {locked, version, current, epochs}
         ",
     )
 });
 
-/// KEYS: entry, version, lock. ARGV: value ('' for none), ttl in ms, expected version ('' for
-/// none), token ('' for none). Stores only if the version is unchanged; frees only our own lock.
+/// KEYS: entry, version, lock, then the fill's tag epochs. ARGV: lock token ('' for none), the
+/// version read at the start, the value ('' for none), its ttl in ms, then the epochs read at the
+/// start. Frees our own lock first (so an out-of-memory store cannot keep it), then stores only
+/// if the version and every epoch are unchanged. Returns 0 when they changed (or are gone), 1
+/// when valid, 2 when valid but the server refused the store.
 static FINISH_FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local stored = 0
-        if ARGV[1] ~= '' and (redis.call('GET', KEYS[2]) or '') == ARGV[3] then
-            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-            stored = 1
-        end
-        if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then
+        if ARGV[1] ~= '' and redis.pcall('GET', KEYS[3]) == ARGV[1] then
             redis.call('DEL', KEYS[3])
         end
-        return stored
-        ",
-    )
-});
-
-/// KEYS: entry, version. ARGV: version ttl in ms, then optionally value and ttl in ms. Bumps the
-/// version, then deletes the entry or stores the value.
-static BUMP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        redis.call('INCR', KEYS[2])
-        redis.call('PEXPIRE', KEYS[2], ARGV[1])
-        if ARGV[2] then
-            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-        else
-            redis.call('DEL', KEYS[1])
+        if redis.pcall('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+        for i = 4, #KEYS do
+            if redis.pcall('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
+        end
+        if ARGV[3] ~= '' then
+            local stored = redis.pcall('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+            if type(stored) == 'table' and stored.err then return 2 end
         end
         return 1
         ",
     )
 });
 
-/// KEYS: tag index. ARGV: member, its expiry and now, in ms since the epoch. Keeps the latest
-/// expiry of a member, trims expired members, and lets the index expire with its last member.
-static TAG: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-        local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-        if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+        if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        ",
+    )
+});
+
+/// KEYS: entry, version. ARGV: value, ttl in ms. Voids fills in flight and replaces the entry.
+/// The deletes come first: out of memory, the `SET` fails and the entry is at least gone.
+static PUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('DEL', KEYS[1], KEYS[2])
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return 1
         ",
     )
 });
 
-/// How many tag members one pipelined round of `invalidate_tag` handles.
-const TAG_BATCH: isize = 1000;
+/// KEYS: tag epochs. ARGV: their ttl in ms, then a new epoch per tag. Reads or creates each.
+static EPOCHS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local epochs = {}
+        for i = 1, #KEYS do
+            local epoch = redis.pcall('GET', KEYS[i])
+            if type(epoch) ~= 'string' then
+                epoch = ARGV[i + 1]
+                redis.call('SET', KEYS[i], epoch, 'PX', ARGV[1])
+            else
+                redis.call('PEXPIRE', KEYS[i], ARGV[1], 'GT')
+            end
+            epochs[i] = epoch
+        end
+        return epochs
+        ",
+    )
+});
 
 /// A Redis server reached through a redis-rs `ConnectionManager`.
 ///
@@ -153,30 +187,15 @@ impl RedisBackend {
 
     /// Sends `command` unless the breaker is open, bounded by the operation timeout.
     async fn run<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        let admission = self.breaker.admit();
-        if admission == Admission::Skip {
+        let Some(pass) = self.breaker.pass() else {
             return Err(Error::new(ErrorKind::CircuitOpen, ""));
-        }
+        };
         let result = match tokio::time::timeout(self.operation_timeout, command).await {
             Ok(result) => result.map_err(Error::from),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "")),
         };
-        let failed = result.as_ref().is_err_and(Error::is_unavailable);
-        self.breaker.record(admission, failed);
+        pass.record(result.as_ref().is_err_and(Error::is_unavailable));
         result
-    }
-
-    async fn bump(&self, key: &str, value: Option<(Arc<[u8]>, Duration)>) -> Result<()> {
-        let mut invocation = BUMP.key(key);
-        invocation
-            .key(companion(key, "#v"))
-            .arg(millis(VERSION_TTL));
-        if let Some((bytes, ttl)) = &value {
-            invocation.arg(&**bytes).arg(millis(*ttl));
-        }
-        let mut connection = self.connection.clone();
-        let _: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        Ok(())
     }
 }
 
@@ -184,10 +203,10 @@ fn millis(duration: Duration) -> u64 {
     duration.as_millis().max(1) as u64
 }
 
-fn tag_index(tag: &str) -> String {
-    format!("tag#{tag}")
+/// A token as Redis holds it; anything else (foreign bytes) reads as no token.
+fn token(bytes: &[u8]) -> Option<Token> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
-
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackend")
@@ -205,11 +224,65 @@ impl Backend for RedisBackend {
             .await
     }
 
-    async fn get_and_touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>> {
+    async fn read(
+        &self,
+        key: &str,
+        tags: &[String],
+        touch: Option<Duration>,
+    ) -> Result<Found<Vec<u8>>> {
         let mut connection = self.connection.clone();
-        let mut command = redis::cmd("GETEX");
-        command.arg(key).arg("PX").arg(millis(ttl));
-        self.run(command.query_async(&mut connection)).await
+        match (tags.is_empty(), touch) {
+            // The hit path of an untagged function: one plain command.
+            (true, None) => Ok(Found {
+                entry: self.get(key).await?,
+                epochs: Vec::new(),
+            }),
+            (true, Some(ttl)) => {
+                let mut command = redis::cmd("GETEX");
+                command.arg(key).arg("PX").arg(millis(ttl));
+                let entry = self.run(command.query_async(&mut connection)).await?;
+                Ok(Found {
+                    entry,
+                    epochs: Vec::new(),
+                })
+            }
+            (false, None) => {
+                let mut values: Vec<Option<Vec<u8>>> = self
+                    .run(
+                        redis::cmd("MGET")
+                            .arg(key)
+                            .arg(tags)
+                            .query_async(&mut connection),
+                    )
+                    .await?;
+                let epochs = values
+                    .drain(1..)
+                    .map(|epoch| epoch.as_deref().and_then(token))
+                    .collect();
+                let entry = values.pop().flatten();
+                Ok(Found { entry, epochs })
+            }
+            (false, Some(ttl)) => {
+                let mut pipeline = redis::pipe();
+                pipeline.cmd("GETEX").arg(key).arg("PX").arg(millis(ttl));
+                pipeline.cmd("MGET").arg(tags);
+                let (entry, epochs): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) =
+                    self.run(pipeline.query_async(&mut connection)).await?;
+                let epochs = epochs
+                    .iter()
+                    .map(|epoch| epoch.as_deref().and_then(token))
+                    .collect();
+                Ok(Found { entry, epochs })
+            }
+        }
+    }
+
+    async fn shorten(&self, key: &str, ttl: Duration) -> Result<()> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("PEXPIRE");
+        command.arg(key).arg(millis(ttl)).arg("LT");
+        let _: i64 = self.run(command.query_async(&mut connection)).await?;
+        Ok(())
     }
 
     async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
@@ -227,117 +300,125 @@ impl Backend for RedisBackend {
         Ok(removed > 0)
     }
 
-    async fn begin_fill(
-        &self,
-        key: &str,
-        lock: Option<(&str, Duration)>,
-    ) -> Result<FillStart<Vec<u8>>> {
-        let mut invocation = BEGIN_FILL.key(key);
+    async fn begin_fill(&self, keys: &FillKeys, begin: Begin<'_>) -> Result<FillStart<Vec<u8>>> {
+        let mut invocation = BEGIN_FILL.key(&keys.entry);
         invocation
-            .key(companion(key, "#v"))
-            .key(companion(key, "#lock"));
-        match lock {
+            .key(&keys.version)
+            .key(&keys.lock)
+            .key(begin.tags);
+        match begin.lock {
             Some((token, ttl)) => invocation.arg(token).arg(millis(ttl)),
             None => invocation.arg("").arg(0),
         };
+        invocation
+            .arg(new_token())
+            .arg(millis(VERSION_TTL))
+            .arg(millis(begin.epoch_ttl));
+        for _ in begin.tags {
+            invocation.arg(new_token());
+        }
         let mut connection = self.connection.clone();
-        let (locked, version, current): (i64, String, Option<Vec<u8>>) =
+        let (locked, version, current, epochs): (i64, Vec<u8>, Option<Vec<u8>>, Vec<Vec<u8>>) =
             self.run(invocation.invoke_async(&mut connection)).await?;
+        let garbled = || Error::new(ErrorKind::Backend, "a fill token is not a number");
         Ok(FillStart {
             locked: locked == 1,
-            version: version.parse().ok(),
+            version: token(&version).ok_or_else(garbled)?,
+            epochs: epochs
+                .iter()
+                .map(|epoch| token(epoch).ok_or_else(garbled))
+                .collect::<Result<_>>()?,
             current,
         })
     }
 
     async fn finish_fill(
         &self,
-        key: &str,
-        value: Option<(Arc<[u8]>, Duration)>,
-        version: Version,
+        keys: &FillKeys,
+        version: Token,
+        epochs: &[(String, Token)],
+        value: Option<Stored>,
         token: Option<&str>,
     ) -> Result<bool> {
-        let mut invocation = FINISH_FILL.key(key);
-        invocation
-            .key(companion(key, "#v"))
-            .key(companion(key, "#lock"));
+        let mut invocation = FINISH_FILL.key(&keys.entry);
+        invocation.key(&keys.version).key(&keys.lock);
+        for (tag, _) in epochs {
+            invocation.key(tag);
+        }
+        invocation.arg(token.unwrap_or("")).arg(version);
         match &value {
-            Some((bytes, ttl)) => invocation.arg(&**bytes).arg(millis(*ttl)),
+            Some(stored) => invocation.arg(&*stored.bytes).arg(millis(stored.ttl)),
             None => invocation.arg("").arg(0),
         };
-        invocation
-            .arg(
-                version
-                    .map(|version| version.to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(token.unwrap_or(""));
+        for (_, epoch) in epochs {
+            invocation.arg(epoch);
+        }
         let mut connection = self.connection.clone();
-        let stored: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        Ok(stored == 1)
+        let finished: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        if finished == 2 {
+            return Err(Error::new(ErrorKind::OutOfMemory, ""));
+        }
+        Ok(finished == 1)
     }
 
-    async fn invalidate(&self, key: &str) -> Result<()> {
-        self.bump(key, None).await
-    }
-
-    async fn put(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
-        self.bump(key, Some((value, ttl))).await
-    }
-
-    async fn tag(&self, tag: &str, member: &str, expires_at_ms: u64) -> Result<()> {
-        let mut invocation = TAG.key(tag_index(tag));
-        invocation.arg(member).arg(expires_at_ms).arg(now_ms());
+    async fn unlock(&self, lock: &str, token: &str) -> Result<()> {
+        let mut invocation = UNLOCK.key(lock);
+        invocation.arg(token);
         let mut connection = self.connection.clone();
         let _: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
         Ok(())
     }
 
-    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
-        let index = tag_index(tag);
+    async fn invalidate(&self, entry: &str, version: &str) -> Result<()> {
+        // A plain `DEL`: it needs no memory, so it works on a full server under `noeviction`.
         let mut connection = self.connection.clone();
-        // Loaded once so the batches below can use EVALSHA inside a pipeline.
-        let bump = self.run(BUMP.load_async(&mut connection)).await?;
-        let mut invalidated = 0;
-        loop {
-            let members: Vec<String> = self
-                .run(
-                    redis::cmd("ZRANGE")
-                        .arg(&index)
-                        .arg(0)
-                        .arg(TAG_BATCH - 1)
-                        .query_async(&mut connection),
-                )
-                .await?;
-            if members.is_empty() {
-                return Ok(invalidated);
-            }
-            let mut batch = redis::pipe();
-            for member in &members {
-                batch
-                    .cmd("EVALSHA")
-                    .arg(&bump)
-                    .arg(2)
-                    .arg(member)
-                    .arg(companion(member, "#v"))
-                    .arg(millis(VERSION_TTL))
-                    .ignore();
-            }
-            // Only the members handled here leave the index: fills that registered meanwhile
-            // stay, for the next round or the next invalidation.
-            batch.cmd("ZREM").arg(&index).arg(&members).ignore();
-            let () = self.run(batch.query_async(&mut connection)).await?;
-            invalidated += members.len() as u64;
-        }
+        let _: i64 = self
+            .run(
+                redis::cmd("DEL")
+                    .arg(entry)
+                    .arg(version)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok(())
     }
 
-    async fn tag_len(&self, tag: &str) -> Result<u64> {
+    async fn put(&self, entry: &str, version: &str, value: Stored) -> Result<()> {
+        let mut invocation = PUT.key(entry);
+        invocation
+            .key(version)
+            .arg(&*value.bytes)
+            .arg(millis(value.ttl));
         let mut connection = self.connection.clone();
-        self.run(
-            redis::cmd("ZCARD")
-                .arg(tag_index(tag))
-                .query_async(&mut connection),
-        )
-        .await
+        let _: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(())
+    }
+
+    async fn epochs(&self, tags: &[String], ttl: Duration) -> Result<Vec<Token>> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = EPOCHS.key(tags);
+        invocation.arg(millis(ttl));
+        for _ in tags {
+            invocation.arg(new_token());
+        }
+        let mut connection = self.connection.clone();
+        let epochs: Vec<Vec<u8>> = self.run(invocation.invoke_async(&mut connection)).await?;
+        epochs
+            .iter()
+            .map(|epoch| {
+                token(epoch)
+                    .ok_or_else(|| Error::new(ErrorKind::Backend, "a tag epoch is not a number"))
+            })
+            .collect()
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<()> {
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .run(redis::cmd("DEL").arg(tag).query_async(&mut connection))
+            .await?;
+        Ok(())
     }
 }

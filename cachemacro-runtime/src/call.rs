@@ -1,0 +1,57 @@
+//! One call of a cached function as the engine sees it: the cache, the key, the tags and the
+//! policy, with the backend keys derived from them.
+
+use std::time::Duration;
+
+use crate::backend::{FillKeys, VERSION_TTL};
+use crate::cache::Cache;
+use crate::policy::Policy;
+
+/// How much longer than its entries a tag's epoch lives: a sliding entry outlives its fill, and
+/// an epoch that expires under a live entry costs that entry a reload.
+const EPOCH_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A call of a cached function, or of a write path.
+pub(crate) struct Call<'a> {
+    pub(crate) cache: &'a Cache,
+    /// The full key, prefix included.
+    pub(crate) key: &'a str,
+    /// The tags, as the user named them.
+    pub(crate) tags: &'a [String],
+    /// The keys of the tags' epochs; empty without tags, so an untagged hit allocates nothing.
+    pub(crate) tag_keys: Vec<String>,
+    pub(crate) policy: &'a Policy,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(
+        cache: &'a Cache,
+        key: &'a str,
+        tags: &'a [String],
+        policy: &'a Policy,
+    ) -> Self {
+        let tag_keys = tags.iter().map(|tag| cache.epoch_key(tag)).collect();
+        Self {
+            cache,
+            key,
+            tags,
+            tag_keys,
+            policy,
+        }
+    }
+
+    /// How long this call's entries are fresh.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.cache.fresh_ttl(self.policy)
+    }
+
+    /// The entry key and its companions.
+    pub(crate) fn fill_keys(&self) -> FillKeys {
+        self.cache.fill_keys(self.key)
+    }
+
+    /// How long the epochs of this call's tags must live at least.
+    pub(crate) fn epoch_ttl(&self) -> Duration {
+        self.policy.retention(self.ttl()) + VERSION_TTL + EPOCH_MARGIN
+    }
+}
