@@ -168,13 +168,12 @@ pub async fn invalidate_tag_drops_every_entry_that_carried_it<B: Backend>(cache:
     for (id, vendor) in [(1, 1), (2, 1), (3, 2)] {
         get_product(cache, &db, id, vendor).await;
     }
-    assert_eq!(cache.invalidate_tag("vendor:1").await.unwrap(), 2);
-    assert_eq!(cache.tag_len("vendor:1").await.unwrap(), 0);
+    cache.invalidate_tag("vendor:1").await.unwrap();
     for (id, vendor) in [(1, 1), (2, 1), (3, 2)] {
         get_product(cache, &db, id, vendor).await;
     }
     assert_eq!(db.reads(), 5);
-    assert_eq!(cache.invalidate_tag("products").await.unwrap(), 3);
+    cache.invalidate_tag("products").await.unwrap();
     get_product(cache, &db, 3, 2).await;
     assert_eq!(db.reads(), 6);
 }
@@ -252,25 +251,6 @@ pub async fn a_load_in_flight_cannot_overwrite_a_write_through<B: Backend>(cache
         1,
     )
     .await;
-}
-
-#[cached(ttl = "100ms", lock_timeout = "100ms", key = "short:<id>", tags = ["short-lived"], cache = cache)]
-async fn short_lived(cache: &Cache, id: u64) -> u64 {
-    id
-}
-
-pub async fn the_tag_index_forgets_expired_entries<B: Backend>(cache: &Cache, _: &B) {
-    for id in 0..200 {
-        short_lived(cache, id).await;
-    }
-    assert_eq!(cache.tag_len("short-lived").await.unwrap(), 200);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    short_lived(cache, 1000).await;
-    assert_eq!(
-        cache.tag_len("short-lived").await.unwrap(),
-        1,
-        "expired members were trimmed"
-    );
 }
 
 #[cached(ttl = "300ms", sliding = true, key = "session:<id>", cache = cache)]

@@ -103,7 +103,6 @@ conformance! {
         a_load_in_flight_cannot_resurrect_a_tag_invalidated_value,
         a_load_in_flight_cannot_resurrect_a_key_invalidated_value,
         a_load_in_flight_cannot_overwrite_a_write_through,
-        the_tag_index_forgets_expired_entries,
         sliding_ttl_lives_while_read_and_expires_when_not,
         versions_do_not_read_each_others_entries,
         companions_invalidate_and_refresh_one_call,

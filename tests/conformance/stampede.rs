@@ -5,66 +5,67 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cachemacro_runtime::backend::Backend;
+use cachemacro_runtime::backend::{Backend, Begin, FillKeys};
 use cachemacro_runtime::{cached, Cache};
 
 use crate::SharedStore;
 
+fn fill_keys() -> FillKeys {
+    FillKeys {
+        entry: "k".into(),
+        version: "{k}#v".into(),
+        lock: "{k}#lock".into(),
+    }
+}
+
+fn locking(token: &str, ttl: Duration) -> Begin<'_> {
+    Begin {
+        lock: Some((token, ttl)),
+        tags: &[],
+        epoch_ttl: Duration::from_secs(60),
+    }
+}
+
 pub async fn backend_fill_lock_is_exclusive_and_token_checked<B: Backend>(_: &Cache, backend: &B) {
     let ttl = Duration::from_secs(60);
-    let first = backend
-        .begin_fill("k", Some(("token-a", ttl)))
-        .await
-        .unwrap();
+    let keys = fill_keys();
+    let first = backend.begin_fill(&keys, locking("token-a", ttl)).await.unwrap();
     assert!(first.locked);
-    assert!(
-        !backend
-            .begin_fill("k", Some(("token-b", ttl)))
-            .await
-            .unwrap()
-            .locked
-    );
+    let second = backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap();
+    assert!(!second.locked);
+    assert_eq!(second.version, first.version, "one version per key while it lives");
     backend
-        .finish_fill("k", None, first.version, Some("token-b"))
+        .finish_fill(&keys, first.version, &[], None, Some("token-b"))
         .await
         .unwrap();
-    let stranger = backend
-        .begin_fill("k", Some(("token-b", ttl)))
-        .await
-        .unwrap();
+    let stranger = backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap();
     assert!(!stranger.locked, "a stranger's token frees nothing");
+    backend.unlock(&keys.lock, "token-b").await.unwrap();
+    assert!(!backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap().locked);
     backend
-        .finish_fill("k", None, first.version, Some("token-a"))
+        .finish_fill(&keys, first.version, &[], None, Some("token-a"))
         .await
         .unwrap();
-    assert!(
-        backend
-            .begin_fill("k", Some(("token-b", ttl)))
-            .await
-            .unwrap()
-            .locked
-    );
+    assert!(backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap().locked);
 }
 
 pub async fn backend_fill_lock_of_a_dead_holder_expires<B: Backend>(_: &Cache, backend: &B) {
     let short = Duration::from_millis(50);
-    let dead = backend
-        .begin_fill("k", Some(("dead", short)))
-        .await
-        .unwrap();
+    let keys = fill_keys();
+    let dead = backend.begin_fill(&keys, locking("dead", short)).await.unwrap();
     assert!(dead.locked);
     for _ in 0..100 {
         let next = backend
-            .begin_fill("k", Some(("next", Duration::from_secs(60))))
+            .begin_fill(&keys, locking("next", Duration::from_secs(60)))
             .await
             .unwrap();
         if next.locked {
             backend
-                .finish_fill("k", None, dead.version, Some("dead"))
+                .finish_fill(&keys, dead.version, &[], None, Some("dead"))
                 .await
                 .unwrap();
             let third = backend
-                .begin_fill("k", Some(("third", Duration::from_secs(60))))
+                .begin_fill(&keys, locking("third", Duration::from_secs(60)))
                 .await
                 .unwrap();
             assert!(!third.locked, "the late holder freed nobody else's lock");
