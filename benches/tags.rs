@@ -114,7 +114,10 @@ fn main() {
         let commands = commands_processed(&mut raw).await - commands_before - 1;
         assert_eq!(commands, 1, "one DEL of the tag's epoch");
         for key in &sample {
-            assert!(cache.get::<u64>(key).await.unwrap().is_none(), "{key} is invalidated");
+            assert!(
+                cache.get::<u64>(key).await.unwrap().is_none(),
+                "{key} is invalidated"
+            );
         }
         println!("invalidate_tag over {entries} keys: {took:.1?}, {commands} command");
 
@@ -125,10 +128,16 @@ fn main() {
             let untagged = hits_per_second(&cache, false, calls_per_task).await;
             let tagged = hits_per_second(&cache, true, calls_per_task).await;
             ratios.push(tagged / untagged);
-            println!("hit with two tags: {tagged:.0}/s, without: {untagged:.0}/s, ratio {:.3}", tagged / untagged);
+            println!(
+                "hit with two tags: {tagged:.0}/s, without: {untagged:.0}/s, ratio {:.3}",
+                tagged / untagged
+            );
         }
         ratios.sort_by(f64::total_cmp);
-        println!("median ratio tagged / untagged over {rounds} rounds: {:.3}", ratios[ratios.len() / 2]);
+        println!(
+            "median ratio tagged / untagged over {rounds} rounds: {:.3}",
+            ratios[ratios.len() / 2]
+        );
         assert_eq!(cache.stats().loads, 2, "every measured call was a hit");
     });
 }

@@ -133,7 +133,9 @@ impl Cache {
 
     /// Stores `value` under `key` for `ttl`. Like a write-through, it voids the loads of `key`
     /// in flight, here and in other processes: a load that started before this call cannot
-    /// overwrite `value` with what it read.
+    /// overwrite `value` with what it read. Unlike `#[cache_put]`, which reads the key's version
+    /// before its function writes the database, `set` cannot know which of two concurrent `set`s
+    /// of one key carries the newer data: the last to reach the cache wins.
     pub async fn set<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -148,9 +150,9 @@ impl Cache {
             ttl,
             sliding: false,
         };
-        let written = with_backend!(&self.inner.store, backend => backend.put(&keys.entry, &keys.version, stored).await);
+        let written = with_backend!(&self.inner.store, backend => backend.put(&keys.entry, &keys.version, None, stored).await);
         self.inner.flights.detach_key(&key);
-        written
+        written.map(drop)
     }
 
     /// Removes the entry under `key` and voids any load of it in flight, in this process or

@@ -1,7 +1,8 @@
 //! One call of a cached function as the engine sees it: the cache, the key, the tags and the
 //! policy, with the backend keys derived from them.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::backend::{FillKeys, VERSION_TTL};
 use crate::cache::Cache;
@@ -21,6 +22,10 @@ pub(crate) struct Call<'a> {
     /// The keys of the tags' epochs; empty without tags, so an untagged hit allocates nothing.
     pub(crate) tag_keys: Vec<String>,
     pub(crate) policy: &'a Policy,
+    /// When this call stops waiting for other callers' loads: `lock_timeout` after its first
+    /// miss, however many loads it waited for (a leader that went away, a voided load, another
+    /// process's lock). Set on first need, so a hit never reads the clock for it.
+    deadline: OnceLock<Instant>,
 }
 
 impl<'a> Call<'a> {
@@ -37,7 +42,20 @@ impl<'a> Call<'a> {
             tags,
             tag_keys,
             policy,
+            deadline: OnceLock::new(),
         }
+    }
+
+    /// When this call stops waiting for others and loads by itself.
+    pub(crate) fn deadline(&self) -> Instant {
+        *self
+            .deadline
+            .get_or_init(|| Instant::now() + self.policy.lock_timeout)
+    }
+
+    /// How long this call may still wait for others.
+    pub(crate) fn patience(&self) -> Duration {
+        self.deadline().saturating_duration_since(Instant::now())
     }
 
     /// How long this call's entries are fresh.

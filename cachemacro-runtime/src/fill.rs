@@ -61,7 +61,7 @@ where
     };
     let counters = &call.cache.inner.counters;
     counters.coalesce();
-    match follower.wait(call.policy.lock_timeout).await {
+    match follower.wait(call.patience()).await {
         Waited::Landed(Landing::Value(bytes)) => {
             if let Some(value) = decode_value::<M::Value>(&bytes) {
                 return Ok(M::from_value(value));
@@ -199,7 +199,7 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
     const FIRST_PAUSE: Duration = Duration::from_millis(5);
     const LONGEST_PAUSE: Duration = Duration::from_millis(100);
     let token = format!("{:016x}", rand::random::<u64>());
-    let deadline = Instant::now() + call.policy.lock_timeout;
+    let deadline = call.deadline();
     let mut pause = FIRST_PAUSE;
     let mut waited = false;
     loop {
@@ -242,6 +242,16 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
 impl Ticket {
     fn stamps_epochs(&self) -> Vec<Option<Token>> {
         self.epochs.iter().map(|(_, epoch)| Some(*epoch)).collect()
+    }
+
+    /// The version the fill read when it began.
+    pub(crate) fn version(&self) -> Token {
+        self.version
+    }
+
+    /// Each tag's name and the epoch it had when the fill began.
+    pub(crate) fn stamps(&self) -> &[(String, Token)] {
+        &self.stamps
     }
 }
 
@@ -372,7 +382,10 @@ pub(crate) async fn refresh<R, M: Mode<R>>(
 
 /// `begin_fill`, counting a failure: the ticket, whether it holds the lock, and the entry read
 /// under the lock. `None` when the backend failed.
-async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Option<Arc<[u8]>>)> {
+pub(crate) async fn begin(
+    call: &Call<'_>,
+    lock: Option<&str>,
+) -> Option<(Ticket, bool, Option<Arc<[u8]>>)> {
     let cache = call.cache;
     let keys = call.fill_keys();
     let begin = Begin {

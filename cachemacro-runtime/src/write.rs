@@ -9,11 +9,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::backend::{Backend, Stored, Token};
+use crate::backend::{Backend, Stored};
 use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::error::Result;
-use crate::fill::encode;
+use crate::fill::{begin, encode, Ticket};
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
 use crate::resilience::{failing_on_faults, Failure, Pending};
@@ -74,24 +74,28 @@ async fn put<R, M: Mode<R>>(
     body: impl Future<Output = R>,
     failure: Failure<R>,
 ) -> R {
-    // The database first: the cache never holds a value the database refused, and readers never
-    // see a value before it is committed.
-    let outcome = body.await;
     let convert = failure.converter(cache, policy);
     let call = Call::new(cache, key, tags, policy);
-    failing_on_faults(convert, store_written::<R, M>(&call, outcome)).await
+    failing_on_faults(convert, async {
+        // The version before the database write: of two overlapping writes, the cache cannot
+        // tell which committed last, so the store is made only if no other write or
+        // invalidation of the key came in between; otherwise the key is removed.
+        let before = begin(&call, None).await.map(|(ticket, _, _)| ticket);
+        // The database first: the cache never holds a value the database refused, and readers
+        // never see a value before it is committed.
+        let outcome = body.await;
+        store_written::<R, M>(&call, before, outcome).await
+    })
+    .await
 }
 
-async fn store_written<R, M: Mode<R>>(call: &Call<'_>, outcome: R) -> R {
+async fn store_written<R, M: Mode<R>>(call: &Call<'_>, before: Option<Ticket>, outcome: R) -> R {
     let cache = call.cache;
-    let stamps = match tag_epochs(call).await {
-        Ok(stamps) => stamps,
-        Err(()) => {
-            invalidate_key(cache, call.key).await.ok();
-            return outcome;
-        }
+    let Some(before) = before else {
+        invalidate_key(cache, call.key).await.ok();
+        return outcome;
     };
-    match encode::<R, M>(call, &outcome, Duration::ZERO, &stamps) {
+    match encode::<R, M>(call, &outcome, Duration::ZERO, before.stamps()) {
         Some((bytes, Some(ttl))) => {
             let value = Stored {
                 bytes,
@@ -99,7 +103,8 @@ async fn store_written<R, M: Mode<R>>(call: &Call<'_>, outcome: R) -> R {
                 sliding: call.policy.sliding,
             };
             let keys = call.fill_keys();
-            let written = with_backend!(&cache.inner.store, backend => backend.put(&keys.entry, &keys.version, value).await);
+            let written = with_backend!(&cache.inner.store, backend =>
+                backend.put(&keys.entry, &keys.version, Some(before.version()), value).await);
             // Loads of the key running now started before the write: callers from now on must
             // not join them.
             cache.inner.flights.detach_key(call.key);
@@ -114,22 +119,6 @@ async fn store_written<R, M: Mode<R>>(call: &Call<'_>, outcome: R) -> R {
         }
     }
     outcome
-}
-
-/// The current epoch of each of the call's tags (created where missing), by tag name.
-async fn tag_epochs(call: &Call<'_>) -> Result<Vec<(String, Token)>, ()> {
-    if call.tags.is_empty() {
-        return Ok(Vec::new());
-    }
-    let cache = call.cache;
-    let epochs = with_backend!(&cache.inner.store, backend => backend.epochs(&call.tag_keys, call.epoch_ttl()).await);
-    match epochs {
-        Ok(epochs) => Ok(call.tags.iter().cloned().zip(epochs).collect()),
-        Err(error) => {
-            cache.record_fault(&error);
-            Err(())
-        }
-    }
 }
 
 /// Runs a function that returns `Result`; after `Ok`, removes `keys` and invalidates `tags`.

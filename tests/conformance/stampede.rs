@@ -29,30 +29,57 @@ fn locking(token: &str, ttl: Duration) -> Begin<'_> {
 pub async fn backend_fill_lock_is_exclusive_and_token_checked<B: Backend>(_: &Cache, backend: &B) {
     let ttl = Duration::from_secs(60);
     let keys = fill_keys();
-    let first = backend.begin_fill(&keys, locking("token-a", ttl)).await.unwrap();
+    let first = backend
+        .begin_fill(&keys, locking("token-a", ttl))
+        .await
+        .unwrap();
     assert!(first.locked);
-    let second = backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap();
+    let second = backend
+        .begin_fill(&keys, locking("token-b", ttl))
+        .await
+        .unwrap();
     assert!(!second.locked);
-    assert_eq!(second.version, first.version, "one version per key while it lives");
+    assert_eq!(
+        second.version, first.version,
+        "one version per key while it lives"
+    );
     backend
         .finish_fill(&keys, first.version, &[], None, Some("token-b"))
         .await
         .unwrap();
-    let stranger = backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap();
+    let stranger = backend
+        .begin_fill(&keys, locking("token-b", ttl))
+        .await
+        .unwrap();
     assert!(!stranger.locked, "a stranger's token frees nothing");
     backend.unlock(&keys.lock, "token-b").await.unwrap();
-    assert!(!backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap().locked);
+    assert!(
+        !backend
+            .begin_fill(&keys, locking("token-b", ttl))
+            .await
+            .unwrap()
+            .locked
+    );
     backend
         .finish_fill(&keys, first.version, &[], None, Some("token-a"))
         .await
         .unwrap();
-    assert!(backend.begin_fill(&keys, locking("token-b", ttl)).await.unwrap().locked);
+    assert!(
+        backend
+            .begin_fill(&keys, locking("token-b", ttl))
+            .await
+            .unwrap()
+            .locked
+    );
 }
 
 pub async fn backend_fill_lock_of_a_dead_holder_expires<B: Backend>(_: &Cache, backend: &B) {
     let short = Duration::from_millis(50);
     let keys = fill_keys();
-    let dead = backend.begin_fill(&keys, locking("dead", short)).await.unwrap();
+    let dead = backend
+        .begin_fill(&keys, locking("dead", short))
+        .await
+        .unwrap();
     assert!(dead.locked);
     for _ in 0..100 {
         let next = backend

@@ -327,11 +327,24 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn put(&self, entry: &str, version: &str, value: Stored) -> Result<()> {
+    async fn put(
+        &self,
+        entry: &str,
+        version: &str,
+        expected: Option<Token>,
+        value: Stored,
+    ) -> Result<bool> {
         let mut meta = self.meta();
+        let now = Instant::now();
+        let in_order =
+            expected.is_none_or(|expected| meta.versions.get(version, now) == Some(&expected));
         meta.versions.remove(version);
-        self.store(entry, value);
-        Ok(())
+        if in_order {
+            self.store(entry, value);
+        } else {
+            self.entries.invalidate(entry);
+        }
+        Ok(in_order)
     }
 
     async fn epochs(&self, tags: &[String], ttl: Duration) -> Result<Vec<Token>> {

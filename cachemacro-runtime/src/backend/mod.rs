@@ -153,13 +153,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Removes the entry and its version, voiding the fills in flight.
     fn invalidate(&self, entry: &str, version: &str) -> impl Future<Output = Result<()>> + Send;
 
-    /// Removes the version (voiding fills in flight) and stores `value`: write-through.
+    /// Write-through: removes the version (voiding fills in flight) and stores `value`, if the
+    /// version is still `expected` (when given: the version read before the write began).
+    /// Otherwise another write or an invalidation came in between, whose order against this one
+    /// the cache cannot know: the entry is removed instead. Whether `value` was stored.
     fn put(
         &self,
         entry: &str,
         version: &str,
+        expected: Option<Token>,
         value: Stored,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// The epochs of `tags` (epoch keys), created where missing, living at least `ttl`.
     fn epochs(

@@ -86,12 +86,15 @@ static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: entry, version. ARGV: value, ttl in ms. Voids fills in flight and replaces the entry.
+/// KEYS: entry, version. ARGV: value, ttl in ms, expected version ('' for any). Voids fills in
+/// flight and replaces the entry, or only removes it when the version is not the expected one.
 /// The deletes come first: out of memory, the `SET` fails and the entry is at least gone.
 static PUT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+        local in_order = ARGV[3] == '' or redis.pcall('GET', KEYS[2]) == ARGV[3]
         redis.call('DEL', KEYS[1], KEYS[2])
+        if not in_order then return 0 end
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return 1
         ",
@@ -383,15 +386,22 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
-    async fn put(&self, entry: &str, version: &str, value: Stored) -> Result<()> {
+    async fn put(
+        &self,
+        entry: &str,
+        version: &str,
+        expected: Option<Token>,
+        value: Stored,
+    ) -> Result<bool> {
         let mut invocation = PUT.key(entry);
         invocation
             .key(version)
             .arg(&*value.bytes)
-            .arg(millis(value.ttl));
+            .arg(millis(value.ttl))
+            .arg(expected.map(|token| token.to_string()).unwrap_or_default());
         let mut connection = self.connection.clone();
-        let _: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        Ok(())
+        let stored: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        Ok(stored == 1)
     }
 
     async fn epochs(&self, tags: &[String], ttl: Duration) -> Result<Vec<Token>> {
