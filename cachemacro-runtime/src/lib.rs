@@ -55,7 +55,7 @@ pub use crate::stats::Stats;
 pub mod __private {
     pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
-    pub use crate::key::KeyBuilder;
+    pub use crate::key::{scope, KeyBuilder};
     pub use crate::loader::{Detached, InCaller};
     pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;

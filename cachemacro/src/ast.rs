@@ -13,8 +13,8 @@ use quote::ToTokens;
 use syn::punctuated::{Pair, Punctuated};
 use syn::{
     parse_quote_spanned, AttrStyle, Attribute, Block, Expr, ExprAsync, ExprCall, FnArg,
-    GenericArgument, Ident, ItemFn, Pat, PatType, PathArguments, ReturnType, Signature, Stmt, Type,
-    TypeParamBound, Visibility,
+    GenericArgument, GenericParam, Ident, ItemFn, Pat, PatType, PathArguments, ReturnType,
+    Signature, Stmt, Type, TypeParamBound, Visibility,
 };
 
 use crate::attr::Macro;
@@ -52,6 +52,15 @@ pub(crate) enum Returns {
     Option,
     /// Anything else: every value is cached.
     Plain,
+}
+
+/// A generic parameter that the default key renders: lifetimes are erased by then, and leave no
+/// trace in what a call returns.
+pub(crate) enum KeyGeneric<'a> {
+    /// Rendered as its type's name.
+    Type(&'a Ident),
+    /// Rendered as its value.
+    Const(&'a Ident),
 }
 
 /// A parameter as the default key sees it.
@@ -122,7 +131,45 @@ impl Function {
             })
     }
 
-    /// The names a placeholder can start with: `self` for methods, then each named parameter.
+    /// Whether `Self` can be written in the body: the function takes `self` or its signature
+    /// names `Self`, which only a function inside an impl or a trait may do. An associated
+    /// function that does neither may still be inside one, but nothing shows it.
+    pub(crate) fn names_self(&self) -> bool {
+        fn mentions_self(tokens: TokenStream) -> bool {
+            tokens.into_iter().any(|token| match token {
+                TokenTree::Ident(ident) => ident == "Self",
+                TokenTree::Group(group) => mentions_self(group.stream()),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+            })
+        }
+        let Signature {
+            generics,
+            inputs,
+            output,
+            ..
+        } = &self.sig;
+        self.has_receiver()
+            || mentions_self(inputs.to_token_stream())
+            || mentions_self(output.to_token_stream())
+            || mentions_self(generics.to_token_stream())
+            || mentions_self(generics.where_clause.to_token_stream())
+    }
+
+    /// The type and const parameters, in their declared order.
+    pub(crate) fn key_generics(&self) -> impl Iterator<Item = KeyGeneric<'_>> {
+        self.sig
+            .generics
+            .params
+            .iter()
+            .filter_map(|param| match param {
+                GenericParam::Type(param) => Some(KeyGeneric::Type(&param.ident)),
+                GenericParam::Const(param) => Some(KeyGeneric::Const(&param.ident)),
+                GenericParam::Lifetime(_) => None,
+            })
+    }
+
+    /// The names a placeholder can start with: `self` for methods, then each named parameter,
+    /// then each const generic parameter.
     pub(crate) fn placeholder_roots(&self) -> Vec<String> {
         let receiver = self.has_receiver().then(|| "self".to_owned());
         let named = self
@@ -131,7 +178,17 @@ impl Function {
                 Some(Binding::Named(ident)) => Some(ident.to_string()),
                 _ => None,
             });
-        receiver.into_iter().chain(named).collect()
+        let consts = self.key_generics().filter_map(|generic| match generic {
+            KeyGeneric::Const(ident) => Some(ident.to_string()),
+            KeyGeneric::Type(_) => None,
+        });
+        receiver.into_iter().chain(named).chain(consts).collect()
+    }
+
+    /// Whether `name` is a type parameter of the function.
+    pub(crate) fn has_type_param(&self, name: &str) -> bool {
+        self.key_generics()
+            .any(|generic| matches!(generic, KeyGeneric::Type(ident) if ident == name))
     }
 
     /// The parameters that make up the default key: all but `self`, `_` and those that

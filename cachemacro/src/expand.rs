@@ -146,7 +146,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     let tags = local("__tags");
 
     let cache_init = cache_init(args, &private);
-    let key_init = key::entry_key(args, func, &private, &cache);
+    let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
     let let_tags = let_tags(args, &private, &tags);
     let policy = policy(args, func.returns, &private);
     let cached = by_return("cached", func.returns);
@@ -621,7 +621,7 @@ mod tests {
             "{untagged}"
         );
         assert!(
-            untagged.contains("__builder.value(&id);__builder.finish()"),
+            untagged.contains("__builder.value(&id);__builder.literal(\")\");__builder.finish()"),
             "no version, no suffix: {untagged}"
         );
     }
@@ -638,10 +638,141 @@ mod tests {
         );
         assert!(
             text.contains(
-                "__builder.literal(\":\");__builder.value(&id);__builder.literal(\"@v7\");\
-                 __builder.finish()"
+                "__builder.literal(\"(\");__builder.value(&id);__builder.literal(\")\");\
+                 __builder.literal(\"@v7\");__builder.finish()"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn default_key_names_the_function_then_its_arguments() {
+        let text = expanded(
+            quote!(),
+            quote!(
+                async fn f(id: u64, name: String, _: bool) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "let__key={fn__cachemacro_scope(){}let__scope=::cachemacro_runtime::__private::\
+                 scope(::core::any::type_name_of_val(&__cachemacro_scope),\"f\");{letmut\
+                 __builder=::cachemacro_runtime::__private::key_builder(&__cache,128);\
+                 __builder.path(__scope);__builder.path(\"::f\");__builder.literal(\"(\");\
+                 __builder.value(&id);__builder.literal(\",\");__builder.value(&name);\
+                 __builder.literal(\")\");__builder.finish()}};"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("type_name::<Self>"),
+            "no Self to name: {text}"
+        );
+        let nothing = expanded(
+            quote!(),
+            quote!(
+                async fn r#type() -> u64 {
+                    1
+                }
+            ),
+        );
+        assert!(
+            nothing.contains(
+                "__builder.path(\"::type\");__builder.literal(\"(\");__builder.literal(\")\");\
+                 __builder.finish()"
+            ),
+            "no arguments still close the name: {nothing}"
+        );
+    }
+
+    #[test]
+    fn default_key_names_self_and_generics_in_order() {
+        let text = expanded(
+            quote!(cache = self.cache),
+            quote!(
+                async fn load<'a, T: Default, const N: usize>(&self, id: u64, name: &'a str) -> T {
+                    T::default()
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "__builder.path(__scope);__builder.path(\"::load\");\
+                 let__self_type=::core::any::type_name::<Self>();\
+                 if__self_type!=__scope{__builder.literal(\"[\");__builder.path(__self_type);\
+                 __builder.literal(\"]\");}\
+                 __builder.literal(\"<\");__builder.path(::core::any::type_name::<T>());\
+                 __builder.literal(\",\");__builder.value(&N);__builder.literal(\">\");\
+                 __builder.literal(\"(\");__builder.value(&id);__builder.literal(\",\");\
+                 __builder.value(&name);__builder.literal(\")\");__builder.finish()"
+            ),
+            "{text}"
+        );
+        // An associated function is known to have a `Self` only when its signature names it.
+        let constructor = expanded(
+            quote!(),
+            quote!(
+                async fn find(id: u64) -> Option<Self> {
+                    None
+                }
+            ),
+        );
+        assert!(constructor.contains("type_name::<Self>()"), "{constructor}");
+    }
+
+    #[test]
+    fn companions_cut_their_own_name_and_render_the_cached_fn() {
+        let text = expanded(
+            quote!(),
+            quote!(
+                async fn f(id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        for enclosing in ["f", "invalidate_f", "refresh_f"] {
+            assert!(
+                text.contains(&format!(
+                    "scope(::core::any::type_name_of_val(&__cachemacro_scope),\"{enclosing}\");\
+                     {{letmut__builder=::cachemacro_runtime::__private::key_builder(&__cache,128);\
+                     __builder.path(__scope);__builder.path(\"::f\");"
+                )),
+                "{enclosing}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn templates_render_const_generics_and_reject_type_parameters() {
+        let text = expanded(
+            quote!(key = "grid:<N>:<x>"),
+            quote!(
+                async fn cells<const N: usize>(x: u64) -> u64 {
+                    x
+                }
+            ),
+        );
+        assert!(
+            text.contains(
+                "__builder.literal(\"grid:\");__builder.value(&N);__builder.literal(\":\");\
+                 __builder.value(&x);__builder.finish()"
+            ),
+            "{text}"
+        );
+        let error = cached(
+            quote!(key = "item:<T>:<id>"),
+            quote!(
+                async fn item<T: Default>(id: u64) -> T {
+                    T::default()
+                }
+            ),
+        )
+        .to_string();
+        assert!(
+            error.contains("placeholder `<T>` names the type parameter `T`"),
+            "{error}"
         );
     }
 

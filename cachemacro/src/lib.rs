@@ -100,7 +100,7 @@
 //! #     pub async fn rate(_: Currency) -> Result<f64, ApiError> { Ok(1.08) }
 //! # }
 //! async fn exchange_rate(currency: Currency) -> Result<f64, ApiError> {
-//!     let key = format!("{}::exchange_rate:{currency}", module_path!());
+//!     let key = format!("{}::exchange_rate({currency})", module_path!());
 //!     let ttl = Duration::from_secs(5400);
 //!     cache.try_get_with(&key, ttl, || async { api::rate(currency).await }).await
 //! }
@@ -114,14 +114,26 @@
 //!
 //! The cache key, as a template. `<name>` is replaced by the parameter `name`, rendered with
 //! `Display`; `<name.field>` (or `<a.b.c>`, `<pair.0>`) reads a field of it, and
-//! `<self.field>` a field of the receiver. Characters of a value other than ASCII letters,
-//! digits, `_`, `-` and `.` are written as `%XX`, so two placeholders must be separated by at
-//! least one other character, such as `:` or `/`: then no two different calls share a key.
+//! `<self.field>` a field of the receiver. A const generic parameter of the function is named
+//! the same way: `key = "grid:<N>:<x>"` for `async fn cell<const N: usize>(x: u64)`.
+//! Characters of a value other than ASCII letters, digits, `_`, `-` and `.` are written as
+//! `%XX`, so two placeholders must be separated by at least one other character, such as `:`
+//! or `/`: then no two different calls share a key.
 //!
-//! Without `key`, the key is the function's path followed by every parameter except `self`,
-//! `_` and those named in the [`cache`](#cache) expression, separated by `:`, and each
-//! parameter must then implement `Display`. Type parameters are not part of the key: a generic
-//! function cached for several types should name the type in its `key`.
+//! Without `key`, the key names the function, then its arguments:
+//! `scope::name[Self]<generics>(arguments)`, as in `app::users::get_user(42)`. The scope is
+//! the module, any function the cached one is defined in, and for a method or associated
+//! function its impl or trait, as the compiler resolves them (`app::Users`,
+//! `<app::Db as app::UserRepo>`). `[Self]` is the `Self` type, written when the function takes
+//! `self` or names `Self` in its signature and the type differs from the scope: it tells
+//! apart the instances of a generic impl. `<generics>` lists the type parameters' type names
+//! and the const parameters' values; the arguments are every parameter except `self`, `_` and
+//! those named in the [`cache`](#cache) expression, which must then implement `Display`. Values
+//! are escaped as in templates, paths and type names too except for `:`, so the function's
+//! part ends at the first `[`, `<` or `(`: two different functions never share a key, whatever
+//! their arguments. The names come from `core::any::type_name`, which a new compiler may print
+//! differently; entries under the old keys are then missed once. Functions of one name in
+//! separate blocks of the same function print alike and share keys: give them a `key`.
 //!
 //! ```
 //! # use cachemacro_runtime::cached;
@@ -291,7 +303,7 @@
 //! # struct Repo { cache: Cache, db: Db }
 //! impl Repo {
 //!     async fn product(&self, sku: Sku) -> Result<Product, DbError> {
-//!         let key = format!("{}::product:{sku}", module_path!());
+//!         let key = format!("{}::Repo::product({sku})", module_path!());
 //!         let ttl = Duration::from_secs(60);
 //!         self.cache.try_get_with(&key, ttl, || async { self.db.product(sku).await }).await
 //!     }
@@ -456,7 +468,7 @@
 //! # async fn wait_for_entry<T>(_key: &str, _timeout: Duration) -> Option<T> { None }
 //! # async fn unlock(_key: &str) {}
 //! async fn report(id: u64) -> Report {
-//!     let key = format!("{}::report:{id}", module_path!());
+//!     let key = format!("{}::report({id})", module_path!());
 //!     if let Ok(Some(found)) = cache.get::<Report>(&key).await {
 //!         return found;
 //!     }
@@ -584,7 +596,7 @@
 //! # {
 //! # }
 //! async fn rates(currency: Currency) -> Result<Rates, ApiError> {
-//!     let key = format!("{}::rates:{currency}", module_path!());
+//!     let key = format!("{}::rates({currency})", module_path!());
 //!     if let Some(entry) = read_entry::<Rates>(&key).await {
 //!         // delta: how long the last load took; random() is in (0, 1].
 //!         let draw = now() - entry.delta * beta * random().ln();
@@ -702,7 +714,7 @@
 //! # }
 //! # async fn write_entry<T>(_key: &str, _value: &T, _fresh: Duration, _kept: Duration) {}
 //! async fn catalog(shop: ShopId) -> Result<Catalog, ApiError> {
-//!     let key = format!("{}::catalog:{shop}", module_path!());
+//!     let key = format!("{}::catalog({shop})", module_path!());
 //!     if let Some(entry) = read_entry::<Catalog>(&key).await {
 //!         if now() < entry.expires_at {
 //!             return Ok(entry.value);

@@ -152,7 +152,13 @@ fn check_placeholders(template: &Template, func: &Function, errors: &mut Errors)
         if roots.contains(&placeholder.root) {
             continue;
         }
-        let message = if roots.is_empty() {
+        let message = if func.has_type_param(&placeholder.root) {
+            format!(
+                "placeholder `{placeholder}` names the type parameter `{}`, which has no value to \
+                 render; name a parameter or a const generic parameter",
+                placeholder.root
+            )
+        } else if roots.is_empty() {
             format!(
                 "placeholder `{placeholder}` names no parameter: `{}` has none",
                 func.sig.ident

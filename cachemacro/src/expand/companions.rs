@@ -30,7 +30,9 @@
 //! ```
 //!
 //! The companions keep the cached fn's signature (generics, where-clause, receiver, parameter
-//! types, visibility), so they render its key from the same names. Only bindings change: `mut`
+//! types, visibility), so they render its key from the same names. A default key starts with the
+//! path of the function it is rendered in, less that function's name (`key.rs`): each companion
+//! cuts its own name and then writes the cached fn's. Only bindings change: `mut`
 //! and `ref` concern the body, which the companions do not have, and a destructuring pattern or
 //! `_`, which no key can name, becomes a parameter `__argN` that is passed on as it is. Methods
 //! call `Self::name(self, ..)`, which suits every receiver. They are `allow(dead_code)`: a
@@ -58,7 +60,6 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
     let key = local("__key");
     let name = &func.sig.ident;
     let cache_init = cache_init(args, &private);
-    let key_init = key::entry_key(args, func, &private, &cache);
     let params = Params::of(func);
     let unused = params.unused_by_key(args);
     let attrs = func
@@ -72,6 +73,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
     invalidate.ident = format_ident!("invalidate_{}", name, span = name.span());
     invalidate.inputs = params.inputs.clone();
     invalidate.output = syn::parse_quote!(-> #krate::Result<()>);
+    let invalidate_key = key::entry_key(args, func, &private, &cache, &invalidate.ident);
     let invalidate_doc = format!(
         " Removes the entry that `{name}` cached for these arguments, so that its next call runs \
          the body.\n\n Fails with the cache's error if the entry could not be removed."
@@ -81,6 +83,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
     let mut refresh = func.sig.clone();
     refresh.ident = format_ident!("refresh_{}", name, span = name.span());
     refresh.inputs = refresh_inputs;
+    let refresh_key = key::entry_key(args, func, &private, &cache, &refresh.ident);
     let refresh_doc = format!(
         " Reloads the entry of `{name}` for these arguments: removes it, then calls `{name}`, \
          which runs the body and stores its result. A failure to remove the entry is ignored, \
@@ -93,7 +96,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
         #vis #invalidate {
             #(let _ = &#unused;)*
             let #cache = #cache_init;
-            let #key = #key_init;
+            let #key = #invalidate_key;
             #private::invalidate_key(&#cache, &#key).await
         }
 
@@ -102,7 +105,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
         #vis #refresh {
             #refresh_prelude
             let #cache = #cache_init;
-            let #key = #key_init;
+            let #key = #refresh_key;
             let _ = #private::invalidate_key(&#cache, &#key).await;
             #call.await
         }

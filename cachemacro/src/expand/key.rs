@@ -21,7 +21,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
-use crate::ast::{Binding, Function};
+use crate::ast::{Binding, Function, KeyGeneric};
 use crate::attr::Args;
 use crate::template::{Segment, Template};
 
@@ -38,18 +38,20 @@ pub(super) enum Start<'a> {
 }
 
 /// The key of the entry a function reads or writes: its `key` template or else the default key,
-/// then the `version` suffix.
+/// then the `version` suffix. `enclosing` is the function whose body the key is rendered in:
+/// the function itself or one of its companions.
 pub(super) fn entry_key(
     args: &Args,
     func: &Function,
     private: &TokenStream,
     cache: &Ident,
+    enclosing: &Ident,
 ) -> TokenStream {
     let start = Start::CachePrefix(cache);
     let suffix = version_suffix(args);
     match &args.key {
         Some(template) => render(&template.value, private, start, suffix.as_deref()),
-        None => default_key(args, func, private, cache, suffix.as_deref()),
+        None => default_key(args, func, private, cache, enclosing, suffix.as_deref()),
     }
 }
 
@@ -109,38 +111,122 @@ pub(super) fn render(
     build(private, start, capacity, &pushes)
 }
 
-/// The key without a template: the function's path, then each parameter that is neither `self`
-/// nor named in the `cache` expression, all separated by `:`. Each value is spanned at its
-/// parameter, so one that is not `Display` is reported there.
+/// The key without a template: the function's name as the compiler resolves it, then what tells
+/// its instances apart, then its arguments:
+///
+/// ```text
+/// app::Repo%3C_%3E::get[app::Repo%3Cu8%3E]<alloc::string::String,3>(7,ada)@v2
+/// ^ scope            ^ fn ^ Self, unless    ^ type and const          ^ args  ^ version
+///                         it is the scope   parameters
+/// ```
+///
+/// Paths and type names keep their `:` (`KeyBuilder::path`) and escape everything else that is
+/// not plain, values keep nothing but plain bytes (`KeyBuilder::value`); so the function's
+/// name ends at the first of `[`, `<` or `(`, and `(` always comes. Two functions therefore
+/// share no key, whatever their arguments. Within one function the parts are fixed in number
+/// and each is closed by a byte that none of them contains.
+///
+/// The scope is cut from the type name of an item declared in the body that renders the key:
+/// `enclosing`, the cached function itself or one of its companions. It holds the module, any
+/// function the cached one is nested in, and the impl or trait it belongs to, with the impl's
+/// own generic parameters left as `_`: the Self type fills them in where `Self` can be
+/// written. Parameters that are neither `self`, `_` nor named in the `cache` expression are
+/// rendered in order, each spanned at its parameter, so one that is not `Display` is reported
+/// there.
 fn default_key(
     args: &Args,
     func: &Function,
     private: &TokenStream,
     cache: &Ident,
+    enclosing: &Ident,
     suffix: Option<&str>,
 ) -> TokenStream {
     let builder = builder_ident();
-    let name = func.sig.ident.to_string();
-    let name = LitStr::new(name.trim_start_matches("r#"), func.sig.ident.span());
+    let marker = Ident::new("__cachemacro_scope", Span::mixed_site());
+    let scope = Ident::new("__scope", Span::mixed_site());
+    let enclosing = LitStr::new(&unraw(enclosing), enclosing.span());
+    let name = LitStr::new(
+        &format!("::{}", unraw(&func.sig.ident)),
+        func.sig.ident.span(),
+    );
     let mut pushes = vec![quote! {
-        #builder.literal(::core::concat!(::core::module_path!(), "::", #name));
+        #builder.path(#scope);
+        #builder.path(#name);
     }];
-    let mentioned = args.cache_mentions();
-    for (param, binding) in func.default_key_params(&mentioned) {
-        if let Binding::Named(ident) = binding {
-            pushes.push(quote_spanned! {param.span()=>
-                #builder.literal(":");
-                #builder.value(&#ident);
-            });
-        }
+    if func.names_self() {
+        let self_type = Ident::new("__self_type", Span::mixed_site());
+        // A type that is its own scope (an inherent impl in the type's module) would only
+        // repeat it.
+        pushes.push(quote! {
+            let #self_type = ::core::any::type_name::<Self>();
+            if #self_type != #scope {
+                #builder.literal("[");
+                #builder.path(#self_type);
+                #builder.literal("]");
+            }
+        });
     }
-    // Room for a module path, the name and each value.
-    let mut capacity = 32 + name.value().len() + pushes.len() * (1 + VALUE_CAPACITY);
+    let generics: Vec<TokenStream> = func
+        .key_generics()
+        .map(|generic| match generic {
+            KeyGeneric::Type(ident) => {
+                quote!(#builder.path(::core::any::type_name::<#ident>());)
+            }
+            KeyGeneric::Const(ident) => quote!(#builder.value(&#ident);),
+        })
+        .collect();
+    let generic_count = generics.len();
+    if !generics.is_empty() {
+        pushes.push(quote!(#builder.literal("<");));
+        pushes.push(separated(generics));
+        pushes.push(quote!(#builder.literal(">");));
+    }
+    let mentioned = args.cache_mentions();
+    let values: Vec<TokenStream> = func
+        .default_key_params(&mentioned)
+        .filter_map(|(param, binding)| match binding {
+            Binding::Named(ident) => Some(quote_spanned!(param.span()=> #builder.value(&#ident);)),
+            Binding::Pattern(_) => None,
+        })
+        .collect();
+    let value_count = values.len();
+    pushes.push(quote!(#builder.literal("(");));
+    pushes.push(separated(values));
+    pushes.push(quote!(#builder.literal(")");));
+    // Room for a scope, the name, a Self type and each generic and value.
+    let mut capacity =
+        48 + name.value().len() + (generic_count + value_count) * (1 + VALUE_CAPACITY);
     if let Some(suffix) = suffix {
         capacity += suffix.len();
         pushes.push(quote!(#builder.literal(#suffix);));
     }
-    build(private, Start::CachePrefix(cache), capacity, &pushes)
+    let key = build(private, Start::CachePrefix(cache), capacity, &pushes);
+    // The marker comes first: an item after statements reads as misplaced to some lints.
+    quote! {{
+        fn #marker() {}
+        let #scope = #private::scope(::core::any::type_name_of_val(&#marker), #enclosing);
+        #key
+    }}
+}
+
+/// `pushes` with a `,` between each two.
+fn separated(pushes: Vec<TokenStream>) -> TokenStream {
+    let builder = builder_ident();
+    let mut joined = TokenStream::new();
+    for (index, push) in pushes.into_iter().enumerate() {
+        if index > 0 {
+            joined.extend(quote!(#builder.literal(",");));
+        }
+        joined.extend(push);
+    }
+    joined
+}
+
+/// The name of `ident` as the compiler prints it in a path: without `r#`.
+fn unraw(ident: &Ident) -> String {
+    let name = ident.to_string();
+    name.strip_prefix("r#")
+        .map_or_else(|| name.clone(), str::to_owned)
 }
 
 fn build(

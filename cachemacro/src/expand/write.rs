@@ -87,7 +87,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let key = local("__key");
     let tags = local("__tags");
     let cache_init = cache_init(args, &private);
-    let key_init = key::entry_key(args, func, &private, &cache);
+    let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
     let let_tags = let_tags(args, &private, &tags);
     let policy = policy(args, func.returns, &private);
     let put = by_return("put", func.returns);
