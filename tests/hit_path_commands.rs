@@ -32,7 +32,12 @@ async fn commands(raw: &mut redis::aio::MultiplexedConnection) -> BTreeMap<Strin
     info.lines()
         .filter_map(|line| {
             let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
             Some((name.to_owned(), calls))
         })
         .filter(|(name, _)| name != "info" && !name.starts_with("config"))
@@ -73,7 +78,11 @@ async fn a_hit_is_one_command() {
         for _ in 0..HITS {
             assert_eq!(call(7).await, 7);
         }
-        assert_eq!(cache.stats().hits - hits_before, HITS, "{name}: every call hit");
+        assert_eq!(
+            cache.stats().hits - hits_before,
+            HITS,
+            "{name}: every call hit"
+        );
         let counted = commands(&mut raw).await;
         assert_eq!(
             counted,

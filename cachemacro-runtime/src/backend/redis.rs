@@ -52,6 +52,9 @@ static BEGIN_FILL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// `BEGIN_FILL`'s reply: locked (0 or 1), version, the entry when locked, the epochs.
+type BeginReply = (i64, Vec<u8>, Option<Vec<u8>>, Vec<Vec<u8>>);
+
 /// KEYS: entry, version, lock, then the fill's tag epochs. ARGV: lock token ('' for none), the
 /// version read at the start, the value ('' for none), its ttl in ms, then the epochs read at the
 /// start. Frees our own lock first (so an out-of-memory store cannot keep it), then stores only
@@ -321,7 +324,7 @@ impl Backend for RedisBackend {
             invocation.arg(new_token());
         }
         let mut connection = self.connection.clone();
-        let (locked, version, current, epochs): (i64, Vec<u8>, Option<Vec<u8>>, Vec<Vec<u8>>) =
+        let (locked, version, current, epochs): BeginReply =
             self.run(invocation.invoke_async(&mut connection)).await?;
         let garbled = || Error::new(ErrorKind::Backend, "a fill token is not a number");
         Ok(FillStart {
