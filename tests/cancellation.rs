@@ -8,14 +8,17 @@
 //! Two caches over one store stand for two processes: two handles on a `MemoryBackend` clone, or
 //! two connections to one private `redis-server`.
 
-use std::io;
+#[path = "common/logs.rs"]
+mod logs;
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::backend::{Backend, MemoryBackend, RedisBackend};
 use cachemacro_runtime::{cache_invalidate, cached, Cache};
 use cachemacro_tests::RedisServer;
+use logs::CapturedLogs;
 use tokio::sync::{oneshot, Notify};
 
 /// How long an answering load takes: "about one load time" below means a small multiple of it.
@@ -502,49 +505,6 @@ async fn a_lock_taken_after_its_request_timed_out_is_freed() {
 #[cache_invalidate(keys = ["item:<id>"], cache = cache)]
 async fn remove_item(cache: &Cache, id: u64) -> u64 {
     id
-}
-
-/// Every event of this thread, formatted as the fmt subscriber writes it.
-struct CapturedLogs {
-    text: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl CapturedLogs {
-    fn start() -> Self {
-        let text = Arc::new(Mutex::new(Vec::new()));
-        let writer_text = Arc::clone(&text);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || LogWriter(Arc::clone(&writer_text)))
-            .finish();
-        CapturedLogs {
-            text,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    /// The `WARN` lines whose message is `message`.
-    fn warnings(&self, message: &str) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.text.lock().unwrap()).into_owned();
-        text.lines()
-            .filter(|line| line.contains(" WARN ") && line.contains(&format!(": {message}")))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The `suppressed=N` field of a log line.

@@ -2,15 +2,16 @@
 //! authenticates with them, a wrong one costs no error to callers, and the secret shows up in no
 //! `Debug` or `Display` of the cache or its errors, nor in any log line.
 
-use std::io;
+#[path = "common/logs.rs"]
+mod logs;
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cachemacro_runtime::backend::RedisBackend;
 use cachemacro_runtime::{cached, Cache};
 use cachemacro_tests::RedisServer;
-use tracing::subscriber::DefaultGuard;
+use logs::CapturedLogs;
 
 const PASSWORD: &str = "requirepass-secret-4f1c";
 const WRONG_PASSWORD: &str = "wrong-secret-9d2e";
@@ -21,48 +22,6 @@ const WRONG_ACL_SECRET: &str = "app-wrong-secret";
 async fn square(cache: &Cache, loads: &AtomicUsize, n: u64) -> u64 {
     loads.fetch_add(1, SeqCst);
     n * n
-}
-
-/// Every event of this thread, at every level, formatted as the fmt subscriber writes it.
-struct CapturedLogs {
-    lines: Arc<Mutex<Vec<u8>>>,
-    _guard: DefaultGuard,
-}
-
-impl CapturedLogs {
-    fn start() -> Self {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let writer_lines = Arc::clone(&lines);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || LogWriter(Arc::clone(&writer_lines)))
-            .finish();
-        CapturedLogs {
-            lines,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.lines.lock().unwrap().len()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.lines.lock().unwrap()).into_owned()
-    }
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 async fn cache_for(url: &str) -> Cache {

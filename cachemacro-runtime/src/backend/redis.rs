@@ -13,32 +13,36 @@ use super::{new_token, Backend, Begin, FillKeys, FillStart, Found, Stored, Token
 use crate::breaker::{Breaker, BreakerStats};
 use crate::error::{Error, ErrorKind, Result};
 
+/// A Lua function for the scripts that read tokens: the token under `key`, or `token` stored
+/// there for `ttl` ms when there is none. A foreign value (`pcall`: another Redis type) is
+/// replaced. An existing token's ttl is pushed to `ttl` from now, never shortened.
+const READ_OR_CREATE: &str = r"
+local function read_or_create(key, token, ttl)
+    local value = redis.pcall('GET', key)
+    if type(value) ~= 'string' then
+        redis.call('SET', key, token, 'PX', ttl)
+        return token
+    end
+    redis.call('PEXPIRE', key, ttl, 'GT')
+    return value
+end
+";
+
 /// KEYS: entry, version, lock, then the fill's tag epochs. ARGV: lock token ('' for none), lock
 /// ttl, a new version, the version's ttl, the epochs' ttl, then a new epoch per tag (ttls in ms).
 /// Reads or creates the version and the epochs, then takes the lock, last, so that a failure
 /// (out of memory) can never leave a lock behind; when locked, reads the entry again.
-/// Returns {locked, version, entry or nil, {epochs}}. A foreign value under a version or epoch
-/// key (`pcall`) is replaced, under the entry key is no entry.
+/// Returns {locked, version, entry or nil, {epochs}}; a foreign value under the entry key is no
+/// entry.
 static BEGIN_FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
-        local version = redis.pcall('GET', KEYS[2])
-        if type(version) ~= 'string' then
-            version = ARGV[3]
-            redis.call('SET', KEYS[2], version, 'PX', ARGV[4])
-        else
-            redis.call('PEXPIRE', KEYS[2], ARGV[4])
-        end
+        &[
+            READ_OR_CREATE,
+            r"
+        local version = read_or_create(KEYS[2], ARGV[3], ARGV[4])
         local epochs = {}
         for i = 4, #KEYS do
-            local epoch = redis.pcall('GET', KEYS[i])
-            if type(epoch) ~= 'string' then
-                epoch = ARGV[i + 2]
-                redis.call('SET', KEYS[i], epoch, 'PX', ARGV[5])
-            else
-                redis.call('PEXPIRE', KEYS[i], ARGV[5], 'GT')
-            end
-            epochs[#epochs + 1] = epoch
+            epochs[#epochs + 1] = read_or_create(KEYS[i], ARGV[i + 2], ARGV[5])
         end
         local locked = 0
         local current = false
@@ -49,6 +53,8 @@ static BEGIN_FILL: LazyLock<Script> = LazyLock::new(|| {
         end
         return {locked, version, current, epochs}
         ",
+        ]
+        .concat(),
     )
 });
 
@@ -107,20 +113,17 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
 /// KEYS: tag epochs. ARGV: their ttl in ms, then a new epoch per tag. Reads or creates each.
 static EPOCHS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
+        &[
+            READ_OR_CREATE,
+            r"
         local epochs = {}
         for i = 1, #KEYS do
-            local epoch = redis.pcall('GET', KEYS[i])
-            if type(epoch) ~= 'string' then
-                epoch = ARGV[i + 1]
-                redis.call('SET', KEYS[i], epoch, 'PX', ARGV[1])
-            else
-                redis.call('PEXPIRE', KEYS[i], ARGV[1], 'GT')
-            end
-            epochs[i] = epoch
+            epochs[i] = read_or_create(KEYS[i], ARGV[i + 1], ARGV[1])
         end
         return epochs
         ",
+        ]
+        .concat(),
     )
 });
 
