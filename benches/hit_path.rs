@@ -18,12 +18,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::{cached, Cache};
-use cachemacro_tests::bench::{client_runtime, Profile};
+use cachemacro_tests::bench::{client_runtime, raw_connection, redis_cache, Profile};
 use cachemacro_tests::RedisServer;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redis::aio::ConnectionManager;
-use redis::io::tcp::TcpSettings;
-use redis::IntoConnectionInfo;
 use tokio::runtime::Runtime;
 
 const CONCURRENCY: [usize; 2] = [1, 64];
@@ -132,21 +130,11 @@ fn redis_hit(c: &mut Criterion) {
     let server = RedisServer::start();
     let runtime = client_runtime();
 
-    let cache = runtime
-        .block_on(Cache::redis(&server.url()))
-        .expect("a Redis cache");
+    let cache = runtime.block_on(redis_cache(&server.url()));
     runtime.block_on(fill_and_check_hit(&cache));
 
     let connection = runtime.block_on(async {
-        let info = server
-            .url()
-            .into_connection_info()
-            .expect("a valid URL")
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).expect("a Redis client");
-        let mut connection = ConnectionManager::new(client)
-            .await
-            .expect("a Redis connection");
+        let mut connection = raw_connection(&server.url()).await;
         let json = serde_json::to_vec(&Profile::load(PROFILE_ID)).expect("the value encodes");
         let () = redis::cmd("SET")
             .arg(RAW_KEY)

@@ -15,11 +15,8 @@
 use std::time::Instant;
 
 use cachemacro_runtime::{cached, Cache};
-use cachemacro_tests::bench::{client_runtime, Profile};
+use cachemacro_tests::bench::{client_runtime, raw_connection, redis_cache, Profile};
 use cachemacro_tests::RedisServer;
-use redis::aio::ConnectionManager;
-use redis::io::tcp::TcpSettings;
-use redis::IntoConnectionInfo;
 
 const TASKS: u64 = 64;
 
@@ -47,15 +44,8 @@ fn main() {
     let runtime = client_runtime();
     let server = RedisServer::start();
     runtime.block_on(async {
-        let cache = Cache::redis(&server.url()).await.expect("a Redis cache");
-        let info = server
-            .url()
-            .into_connection_info()
-            .expect("a valid URL")
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let mut raw = ConnectionManager::new(redis::Client::open(info).expect("a client"))
-            .await
-            .expect("a connection");
+        let cache = redis_cache(&server.url()).await;
+        let mut raw = raw_connection(&server.url()).await;
         let json = serde_json::to_vec(&Profile::load(1)).expect("the value encodes");
         let () = redis::cmd("SET")
             .arg("raw:profile:1")

@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use cachemacro_runtime::{cache_put, cached, Cache};
-use cachemacro_tests::bench::client_runtime;
+use cachemacro_tests::bench::{client_runtime, redis_cache};
 use cachemacro_tests::RedisServer;
 
 #[cache_put(ttl = "1h", key = "item:<id>", tags = ["catalog"], cache = cache)]
@@ -94,12 +94,8 @@ fn main() {
     let runtime = client_runtime();
     let server = RedisServer::start();
     runtime.block_on(async {
-        let cache = Cache::redis(&server.url()).await.expect("a Redis cache");
-        let mut raw = redis::Client::open(server.url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let cache = redis_cache(&server.url()).await;
+        let mut raw = server.connection().await;
 
         fill(&cache, entries).await;
         let sample = ["item:0".to_owned(), format!("item:{}", entries - 1)];

@@ -1,7 +1,42 @@
 //! What the benchmarks share: the client runtime and the value they read.
 
+use std::time::Duration;
+
+use cachemacro_runtime::Cache;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::TcpSettings;
+use redis::IntoConnectionInfo;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
+
+/// The benchmarks' Redis timeout, for the caches' operations and the raw baselines' replies.
+/// Generous: each benchmark asserts that all its reads were hits, and a read timed out on a busy
+/// machine would be a miss. A timeout is never reached on a hit, so it costs the same short or
+/// long.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A Redis cache with the [`TIMEOUT`] and otherwise the defaults.
+pub async fn redis_cache(url: &str) -> Cache {
+    Cache::builder()
+        .operation_timeout(TIMEOUT)
+        .redis(url)
+        .await
+        .expect("a Redis cache")
+}
+
+/// The raw baseline's connection, the kind the cache uses: a `ConnectionManager` with
+/// TCP_NODELAY; its reply timeout is the [`TIMEOUT`].
+pub async fn raw_connection(url: &str) -> ConnectionManager {
+    let info = url
+        .into_connection_info()
+        .expect("a valid URL")
+        .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    let client = redis::Client::open(info).expect("a Redis client");
+    let config = ConnectionManagerConfig::new().set_response_timeout(Some(TIMEOUT));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .expect("a Redis connection")
+}
 
 /// A multi-thread Tokio runtime with one worker: on two cores it leaves the other core to
 /// `redis-server`, so client and server do not fight over both and results stay steady.

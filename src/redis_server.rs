@@ -97,6 +97,12 @@ impl RedisServer {
         }
     }
 
+    /// A plain redis-rs connection to the server, for what a test writes or reads behind the
+    /// cache's back.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        connect(&self.url()).await
+    }
+
     /// Kills the server with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut process) = self.process.take() {
@@ -219,6 +225,23 @@ impl Drop for RedisServer {
             let _ = std::fs::remove_dir_all(directory);
         }
     }
+}
+
+/// A plain redis-rs connection to `url`. Without redis-rs's default 500 ms response timeout,
+/// which a busy machine can exceed: these commands set up and check a test, and a slow answer
+/// must not fail it.
+///
+/// # Panics
+/// When the server does not answer within 10 s.
+pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(10)))
+        .set_response_timeout(None);
+    redis::Client::open(url)
+        .expect("a valid Redis URL")
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("the test server answers")
 }
 
 /// A loopback port nobody listens on right now.

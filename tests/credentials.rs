@@ -26,8 +26,8 @@ async fn square(cache: &Cache, loads: &AtomicUsize, n: u64) -> u64 {
 
 async fn cache_for(url: &str) -> Cache {
     Cache::builder()
-        .operation_timeout(Duration::from_millis(500))
-        .connect_timeout(Duration::from_millis(500))
+        .operation_timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(2))
         .redis(url)
         .await
         .expect("a well-formed URL is accepted")
@@ -103,11 +103,7 @@ async fn a_requirepass_password_authenticates_and_is_never_shown() {
 async fn an_acl_user_authenticates_and_its_secret_is_never_shown() {
     let logs = CapturedLogs::start();
     let server = RedisServer::start();
-    let admin = redis::Client::open(server.url()).expect("the server URL");
-    let mut admin = admin
-        .get_multiplexed_async_connection()
-        .await
-        .expect("the new server answers");
+    let mut admin = server.connection().await;
     let () = redis::cmd("ACL")
         .arg(&[
             "SETUSER",

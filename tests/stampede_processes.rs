@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cachemacro_runtime::{cached, Cache};
+use cachemacro_tests::redis_server::connect;
 use cachemacro_tests::RedisServer;
 
 const ROLE: &str = "CACHEMACRO_WORKER_ROLE";
@@ -13,11 +14,7 @@ const LOAD_COUNTER: &str = "test:loads";
 
 /// The database stand-in: counts each load in Redis, where every process sees it.
 async fn load_report(redis_url: &str, id: u64, load_time: Duration) -> Result<String, String> {
-    let client = redis::Client::open(redis_url).map_err(|e| e.to_string())?;
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut connection = connect(redis_url).await;
     let _: u64 = redis::cmd("INCR")
         .arg(LOAD_COUNTER)
         .query_async(&mut connection)
@@ -103,8 +100,7 @@ fn start_worker(role: &str, url: &str) -> Child {
 }
 
 async fn loads_counted(url: &str) -> u64 {
-    let client = redis::Client::open(url).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut connection = connect(url).await;
     let count: Option<u64> = redis::cmd("GET")
         .arg(LOAD_COUNTER)
         .query_async(&mut connection)

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cachemacro_runtime::backend::Backend;
 use cachemacro_runtime::{cache_invalidate, cache_put, cached, Cache};
@@ -253,29 +253,58 @@ pub async fn a_load_in_flight_cannot_overwrite_a_write_through<B: Backend>(cache
     .await;
 }
 
+const SESSION_TTL: Duration = Duration::from_millis(300);
+
 #[cached(ttl = "300ms", sliding = true, key = "session:<id>", cache = cache)]
 async fn session(cache: &Cache, loads: &AtomicUsize, id: u64) -> String {
     loads.fetch_add(1, SeqCst);
     format!("session {id}")
 }
 
+/// Calls `session(1)`: whether it loaded, and when it started and ended.
+async fn timed_session(cache: &Cache, loads: &AtomicUsize) -> (bool, Instant, Instant) {
+    let before = loads.load(SeqCst);
+    let started = Instant::now();
+    assert_eq!(session(cache, loads, 1).await, "session 1");
+    (loads.load(SeqCst) > before, started, Instant::now())
+}
+
 pub async fn sliding_ttl_lives_while_read_and_expires_when_not<B: Backend>(cache: &Cache, _: &B) {
     let loads = AtomicUsize::new(0);
-    for _ in 0..10 {
-        assert_eq!(session(cache, &loads, 1).await, "session 1");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, mut previous_start, mut written_by) = timed_session(cache, &loads).await;
+    // Reads every quarter ttl until one hits later than the ttl after the entry was written: a
+    // fixed ttl would have expired it by then, so only the reads in between kept it alive. Each
+    // read restarts the ttl somewhere between its own start and end, so a read may find the entry
+    // gone only if it ended a ttl or more after the previous one started: a busy machine can
+    // stall that long, and then the entry is loaded again and the count starts over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no read within a ttl of the previous one for 20 s"
+        );
+        tokio::time::sleep(SESSION_TTL / 4).await;
+        let (loaded, started, ended) = timed_session(cache, &loads).await;
+        if loaded {
+            assert!(
+                ended.duration_since(previous_start) >= SESSION_TTL,
+                "expired {:?} after the previous read started, inside its ttl",
+                ended.duration_since(previous_start)
+            );
+            written_by = ended;
+        } else if started.duration_since(written_by) > SESSION_TTL * 3 / 2 {
+            break;
+        }
+        previous_start = started;
     }
-    assert_eq!(
-        loads.load(SeqCst),
-        1,
-        "each read pushed the expiry back (1 s > 300 ms ttl)"
-    );
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    session(cache, &loads, 1).await;
-    assert_eq!(
-        loads.load(SeqCst),
-        2,
-        "unread for longer than the ttl, it expired"
+
+    let last_read = Instant::now();
+    tokio::time::sleep(SESSION_TTL * 2).await;
+    let (loaded, _, _) = timed_session(cache, &loads).await;
+    assert!(
+        loaded,
+        "unread for {:?}, longer than the ttl, it expired",
+        last_read.elapsed()
     );
 }
 
