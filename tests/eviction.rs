@@ -595,23 +595,8 @@ async fn an_acl_user_confined_to_the_prefix_runs_every_cache_operation() {
     }
 }
 
-async fn key_slot(admin: &mut MultiplexedConnection, key: &str) -> u16 {
-    redis::cmd("CLUSTER")
-        .arg("KEYSLOT")
-        .arg(key)
-        .query_async(admin)
-        .await
-        .unwrap()
-}
-
-/// On a single-node cluster that owns every slot, a fill of each sample key, under each sample
-/// prefix, is held while its version and lock are looked up with `KEYS`, then finishes; the
-/// entry, its version and its lock must share one hash slot, which the server itself checks as
-/// well: a script over keys of two slots fails with CROSSSLOT, and the entry is then not stored.
-/// Earlier design: companions were `{<key>}<suffix>`, whose hash tag is not the key when the key
-/// holds a `}` (`a}b` gave `{a}b}#v`, hashed by `a`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_and_its_companions_share_a_hash_slot() {
+/// A single-node cluster that owns every hash slot, and a plain connection to it.
+async fn cluster_node() -> (RedisServer, MultiplexedConnection) {
     let server = RedisServer::start_cluster_node();
     let mut admin = admin(&server).await;
     let () = redis::cmd("CLUSTER")
@@ -632,6 +617,27 @@ async fn an_entry_and_its_companions_share_a_hash_slot() {
         assert!(Instant::now() < deadline, "the cluster never came up");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    (server, admin)
+}
+
+async fn key_slot(admin: &mut MultiplexedConnection, key: &str) -> u16 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query_async(admin)
+        .await
+        .unwrap()
+}
+
+/// On a single-node cluster that owns every slot, a fill of each sample key, under each sample
+/// prefix, is held while its version and lock are looked up with `KEYS`, then finishes; the
+/// entry, its version and its lock must share one hash slot, which the server itself checks as
+/// well: a script over keys of two slots fails with CROSSSLOT, and the entry is then not stored.
+/// Earlier design: companions were `{<key>}<suffix>`, whose hash tag is not the key when the key
+/// holds a `}` (`a}b` gave `{a}b}#v`, hashed by `a`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_and_its_companions_share_a_hash_slot() {
+    let (server, mut admin) = cluster_node().await;
 
     let prefixes = ["", "app:", "{app}:"];
     let samples = [
@@ -702,4 +708,23 @@ async fn an_entry_and_its_companions_share_a_hash_slot() {
             assert_eq!(cache.stats().errors, 0, "{entry:?}");
         }
     }
+}
+
+/// A tagged function on a single-node cluster that owns every slot: the second call must hit,
+/// without errors. The companions share the entry's slot (above), but a tag's epoch
+/// `<prefix>tag#<tag>` hashes to a slot of its own, and the tagged read (`MGET` of the entry and
+/// the epochs) and the fill scripts (`KEYS` = entry, version, lock, epochs) name both: the server
+/// refuses each with CROSSSLOT, so tagged entries are never stored. (The earlier design's tag
+/// indexes were written by commands of their own, and tagged entries were cached here.)
+#[ignore = "runtime bug: tagged reads and fill scripts span hash slots (CROSSSLOT on a \
+            cluster-enabled server); tagged functions never cache there"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tagged_entries_are_cached_on_a_cluster_node() {
+    let (server, _admin) = cluster_node().await;
+    let cache = cache_at(&server.url(), "").await;
+    let db = Db::with([1], 1);
+    assert_eq!(version(get_item(&cache, &db, 1, 7).await), Some(1));
+    assert_eq!(version(get_item(&cache, &db, 1, 7).await), Some(1));
+    let stats = cache.stats();
+    assert_eq!((db.reads(), stats.errors), (1, 0), "{stats:?}");
 }
