@@ -300,6 +300,24 @@ pub async fn refresh_after_a_write_never_returns_an_older_load<B: Backend>(cache
     .await;
 }
 
+/// `refresh_get_item` after a write and the invalidation of its tag. Earlier design: neither
+/// invalidation kept the refresh's call from joining the held load.
+pub async fn refresh_after_an_invalidation_never_returns_an_older_load<B: Backend>(
+    cache: &Cache,
+    _: &B,
+) {
+    a_call_after(
+        cache,
+        Reader::RefreshItem,
+        async |cache, db| {
+            db.write(1, 2);
+            cache.invalidate_tag("shelf:7").await.unwrap();
+        },
+        Some(2),
+    )
+    .await;
+}
+
 /// Rounds of a tag-invalidating write while two tasks keep reading the shelf. After each write
 /// returns, a read of one item (each in turn) must see it, and no racing read may return a
 /// version older than the last one acknowledged before it started. Earlier design: reads joined

@@ -127,6 +127,7 @@ conformance! {
         a_call_after_delete_never_joins_an_older_load,
         set_voids_an_older_fill,
         refresh_after_a_write_never_returns_an_older_load,
+        refresh_after_an_invalidation_never_returns_an_older_load,
         tag_invalidations_racing_reads_never_leave_an_older_version,
         invalidate_tag_reaches_a_sliding_entry_read_past_its_ttl,
         a_sliding_none_lives_its_negative_ttl,
