@@ -31,16 +31,25 @@ struct Db {
     reads: AtomicUsize,
     gate: Mutex<Option<Arc<Semaphore>>>,
     body: usize,
+    /// How long each query takes after its read.
+    latency: Duration,
 }
 
 impl Db {
     fn with(ids: impl IntoIterator<Item = u64>, version: u64) -> Arc<Self> {
-        Self::with_body(ids, version, 0)
+        Self::with_body(ids, version, 0, Duration::ZERO)
     }
 
-    fn with_body(ids: impl IntoIterator<Item = u64>, version: u64, body: usize) -> Arc<Self> {
+    /// Rows with a body of `body` bytes, each query taking `latency`.
+    fn with_body(
+        ids: impl IntoIterator<Item = u64>,
+        version: u64,
+        body: usize,
+        latency: Duration,
+    ) -> Arc<Self> {
         let db = Db {
             body,
+            latency,
             ..Db::default()
         };
         db.rows
@@ -68,6 +77,9 @@ impl Db {
         let gate = self.gate.lock().unwrap().clone();
         if let Some(gate) = gate {
             gate.acquire().await.unwrap().forget();
+        }
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
         }
         row
     }
@@ -295,23 +307,26 @@ impl Draw {
 /// Fills, reads and three kinds of writes (invalidation by key, by tag, write-through) on a
 /// server that evicts any key when it runs out of its 1 MiB: entries, versions, tag epochs and
 /// locks all go. No read may return a version older than one acknowledged before it started.
-/// Earlier design: an evicted version (or tag index) let a fill that began before a write store
-/// its older value afterwards.
+/// Earlier design: reads joined loads that began before a write, and an evicted version (or tag
+/// index) let such a load store its older value afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_lru_evicting_server_never_serves_a_stale_value() {
     const IDS: u64 = 400;
+    // Half the reads and writes go to a few hot items, so loads and writes of one item meet.
+    const HOT: u64 = 4;
     const SHELVES: u64 = 8;
-    const READERS: u64 = 4;
-    const READS: u64 = 1000;
-    const WRITES: u64 = 600;
+    const READERS: u64 = 8;
+    const READS: u64 = 750;
+    const WRITES: u64 = 1000;
     let server = RedisServer::start();
     let mut admin = admin(&server).await;
     let used = info(&mut admin, "memory", "used_memory").await;
     config_set(&mut admin, "maxmemory", used + 1024 * 1024).await;
     config_set(&mut admin, "maxmemory-policy", "allkeys-lru").await;
     let cache = cache_at(&server.url(), "").await;
-    // 400 entries of 4 KB: more than the server holds.
-    let db = Db::with_body(0..IDS, 0, 4096);
+    // 400 entries of 4 KB: more than the server holds. Queries of a millisecond keep loads in
+    // flight while writes come.
+    let db = Db::with_body(0..IDS, 0, 4096, Duration::from_millis(1));
     let acknowledged: Arc<Vec<AtomicU64>> = Arc::new((0..IDS).map(|_| AtomicU64::new(0)).collect());
 
     let readers: Vec<_> = (0..READERS)
@@ -322,7 +337,8 @@ async fn an_lru_evicting_server_never_serves_a_stale_value() {
                 let mut draw = Draw(reader + 1);
                 let mut stale = Vec::new();
                 for _ in 0..READS {
-                    let id = draw.below(IDS);
+                    let range = if draw.below(2) == 0 { HOT } else { IDS };
+                    let id = draw.below(range);
                     let floor = acknowledged[id as usize].load(SeqCst);
                     let got = version(get_item(&cache, &db, id, id % SHELVES).await);
                     if got < Some(floor) {
@@ -338,7 +354,8 @@ async fn an_lru_evicting_server_never_serves_a_stale_value() {
         tokio::spawn(async move {
             let mut draw = Draw(0);
             for version in 1..=WRITES {
-                let id = draw.below(IDS);
+                let range = if draw.below(2) == 0 { HOT } else { IDS };
+                let id = draw.below(range);
                 let shelf = id % SHELVES;
                 match version % 3 {
                     0 => update_item(&cache, &db, id, version).await,
