@@ -13,6 +13,10 @@ pub struct RedisServer {
     password: Option<String>,
     /// The certificate and key of a TLS-only server.
     tls: Option<PathBuf>,
+    /// More configuration, given on the command line after the harness's own.
+    config: Vec<String>,
+    /// The node configuration file of a cluster node, removed on drop.
+    cluster_config: Option<PathBuf>,
     process: Option<Child>,
 }
 
@@ -59,25 +63,48 @@ impl RedisServer {
             .status()
             .expect("openssl is installed");
         assert!(status.success(), "openssl made no certificate");
-        let mut server = RedisServer {
-            port,
-            password: None,
-            tls: Some(directory),
-            process: None,
-        };
+        let mut server = RedisServer::new(port);
+        server.tls = Some(directory);
+        server.spawn();
+        server
+    }
+
+    /// Starts a server with `cluster-enabled yes`: a cluster of one node that owns no hash slot
+    /// until given some (`CLUSTER ADDSLOTSRANGE 0 16383`). Its node file is private to it.
+    pub fn start_cluster_node() -> Self {
+        let port = free_port();
+        let file = std::env::temp_dir().join(format!(
+            "cachemacro-nodes-{}-{port}.conf",
+            std::process::id()
+        ));
+        let mut server = RedisServer::new(port);
+        server.config = vec![
+            "--cluster-enabled".to_owned(),
+            "yes".to_owned(),
+            "--cluster-config-file".to_owned(),
+            file.display().to_string(),
+        ];
+        server.cluster_config = Some(file);
         server.spawn();
         server
     }
 
     fn start_with(port: u16, password: Option<String>) -> Self {
-        let mut server = RedisServer {
-            port,
-            password,
-            tls: None,
-            process: None,
-        };
+        let mut server = RedisServer::new(port);
+        server.password = password;
         server.spawn();
         server
+    }
+
+    fn new(port: u16) -> Self {
+        RedisServer {
+            port,
+            password: None,
+            tls: None,
+            config: Vec::new(),
+            cluster_config: None,
+            process: None,
+        }
     }
 
     /// The port the server listens on.
@@ -168,6 +195,7 @@ impl RedisServer {
                     "no",
                 ]);
         }
+        command.args(&self.config);
         let process = command
             .spawn()
             .expect("redis-server must be installed (scripts/test.sh installs it)");
@@ -223,6 +251,9 @@ impl Drop for RedisServer {
         self.kill();
         if let Some(directory) = &self.tls {
             let _ = std::fs::remove_dir_all(directory);
+        }
+        if let Some(file) = &self.cluster_config {
+            let _ = std::fs::remove_file(file);
         }
     }
 }

@@ -8,8 +8,32 @@ use cachemacro_runtime::{Cache, CacheBuilder};
 use cachemacro_tests::RedisServer;
 
 mod basics;
+mod guarantees;
 mod invalidation;
 mod stampede;
+
+tokio::task_local! {
+    /// The URL of the `redis-server` behind the case being run; unset on the embedded store.
+    static REDIS_URL: String;
+}
+
+/// Whether the running case runs on a `redis-server` (rather than the embedded store).
+pub fn on_redis() -> bool {
+    REDIS_URL.try_with(|_| ()).is_ok()
+}
+
+/// A plain connection to the `redis-server` behind the running case, for checks the cache's API
+/// cannot make (which keys exist, their types and ttls); `None` on the embedded store.
+pub async fn raw_redis() -> Option<::redis::aio::MultiplexedConnection> {
+    let url = REDIS_URL.try_with(Clone::clone).ok()?;
+    let client = ::redis::Client::open(url).expect("the test server's URL");
+    Some(
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the test server answers"),
+    )
+}
 
 /// A second cache over the same store as the fixture: another process, as far as the store can
 /// tell, with its own prefix, statistics and single-flight table.
@@ -69,7 +93,9 @@ macro_rules! conformance {
                         let backend = RedisBackend::new(&server.url(), timeout, timeout).unwrap();
                         assert!(backend.warm_up(timeout).await, "the test server answers");
                         let cache = Cache::builder().redis_backend(backend.clone());
-                        crate::$module::$case(&cache, &backend).await;
+                        REDIS_URL
+                            .scope(server.url(), crate::$module::$case(&cache, &backend))
+                            .await;
                     }
                 )*
             })*
@@ -94,6 +120,20 @@ conformance! {
         get_set_delete_by_hand,
         get_with_loads_once,
         values_over_max_value_size_are_returned_but_not_stored,
+    ],
+    guarantees: [
+        a_call_after_cache_invalidate_never_joins_an_older_load,
+        a_call_after_a_failed_write_through_never_joins_an_older_load,
+        a_call_after_delete_never_joins_an_older_load,
+        set_voids_an_older_fill,
+        refresh_after_a_write_never_returns_an_older_load,
+        refresh_after_an_invalidation_never_returns_an_older_load,
+        tag_invalidations_racing_reads_never_leave_an_older_version,
+        invalidate_tag_reaches_a_sliding_entry_read_past_its_ttl,
+        a_sliding_none_lives_its_negative_ttl,
+        get_returns_a_live_sliding_entry_past_its_logical_expiry,
+        sliding_reads_racing_writes_never_revive_an_entry,
+        failed_tagged_loads_leave_nothing_readable_or_growing,
     ],
     invalidation: [
         write_through_stores_what_the_database_accepted,
