@@ -729,12 +729,9 @@ async fn an_entry_and_its_companions_share_a_hash_slot() {
 
 /// A tagged function on a single-node cluster that owns every slot: the second call must hit,
 /// without errors. The companions share the entry's slot (above), but a tag's epoch
-/// `<prefix>tag#<tag>` hashes to a slot of its own, and the tagged read (`MGET` of the entry and
-/// the epochs) and the fill scripts (`KEYS` = entry, version, lock, epochs) name both: the server
-/// refuses each with CROSSSLOT, so tagged entries are never stored. (The earlier design's tag
-/// indexes were written by commands of their own, and tagged entries were cached here.)
-#[ignore = "runtime bug: tagged reads and fill scripts span hash slots (CROSSSLOT on a \
-            cluster-enabled server); tagged functions never cache there"]
+/// `<prefix>tag#<tag>` hashes to a slot of its own, so no command may name both: a multi-key
+/// read or script that did would be refused with CROSSSLOT, and tagged entries never stored.
+/// The epochs are read by commands of their own, pipelined with the entry's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tagged_entries_are_cached_on_a_cluster_node() {
     let (server, _admin) = cluster_node().await;

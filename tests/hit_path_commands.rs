@@ -1,6 +1,8 @@
-//! A hit is one command on one round trip, counted by the server itself (`INFO commandstats`):
-//! `GET` for a plain function, `MGET` of the entry and its tags' epochs for a tagged one, `GETEX`
-//! for a sliding one. The fill guard and the tag epochs cost the miss path, never the hit.
+//! A hit is one round trip, and its commands are counted by the server itself (`INFO
+//! commandstats`): one `GET` for a plain function, one `GETEX` for a sliding one, and for a tagged
+//! one a `GET` of the entry and one of each tag's epoch, pipelined (the epochs live in other hash
+//! slots than the entry, so no single command may read them all on Redis Cluster). The fill guard
+//! costs the miss path, never the hit.
 
 use std::collections::BTreeMap;
 
@@ -63,7 +65,11 @@ async fn a_hit_is_one_command() {
         .await
         .unwrap();
 
-    for (name, command) in [("plain", "get"), ("tagged", "mget"), ("sliding", "getex")] {
+    for (name, command, per_hit) in [
+        ("plain", "get", 1),
+        ("tagged", "get", 3),
+        ("sliding", "getex", 1),
+    ] {
         let cache = &cache;
         let call = |id| async move {
             match name {
@@ -86,8 +92,8 @@ async fn a_hit_is_one_command() {
         let counted = commands(&mut raw).await;
         assert_eq!(
             counted,
-            BTreeMap::from([(command.to_owned(), HITS)]),
-            "{name}: one {command} per hit and nothing else"
+            BTreeMap::from([(command.to_owned(), per_hit * HITS)]),
+            "{name}: {per_hit} {command} per hit and nothing else"
         );
     }
 }

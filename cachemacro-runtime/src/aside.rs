@@ -167,7 +167,8 @@ enum Why {
 }
 
 /// The usable value under the call's key, counting the hit or miss; faults and bad entries are
-/// misses. One round trip: `GET` (`MGET` with the tags' epochs for a tagged function), or
+/// misses. One round trip: `GET` (pipelined with a `GET` of each tag's epoch for a tagged
+/// function), or
 /// `GETEX` for a sliding ttl.
 async fn read<V: DeserializeOwned>(call: &Call<'_>) -> Read<V> {
     let cache = call.cache;

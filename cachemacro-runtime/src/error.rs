@@ -110,6 +110,13 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl From<redis::ParsingError> for Error {
+    fn from(_: redis::ParsingError) -> Self {
+        // The reply's text could quote stored data; its shape is what went wrong.
+        Error::new(ErrorKind::Backend, "unexpected reply from Redis")
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(error: redis::RedisError) -> Self {
         let kind = if error.is_timeout() {

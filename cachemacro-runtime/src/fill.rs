@@ -7,11 +7,12 @@
 //!    lock, and when locked reads the entry once more (another process may have stored it);
 //! 2. runs the body;
 //! 3. `finish_fill`: frees the lock, then stores the value stamped with the epochs only if the
-//!    version and the epochs are unchanged.
+//!    version is unchanged, and reports the fill valid only if the epochs are unchanged too.
 //!
 //! An invalidation deletes the version (or the tag's epoch). If it happens after step 1, the
-//! store in step 3 is refused: the value may predate the change the invalidation announced. If it
-//! happens before step 1, the body starts after it and reads the new data.
+//! store in step 3 is refused (or, for a tag, the entry's stamps no longer match, so it is a
+//! miss) and the value is not handed to waiters: it may predate the change the invalidation
+//! announced. If it happens before step 1, the body starts after it and reads the new data.
 //!
 //! Every `.await` here may be the last: a caller's future can be dropped at any of them, and a
 //! body can panic. What a fill holds across them is held by guards: the fill lock by [`Ticket`]

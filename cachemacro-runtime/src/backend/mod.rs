@@ -135,9 +135,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Ends a fill: frees the fill lock if `token` (when given) still holds it (it may have
     /// expired and been taken by another, whose lock must survive), then, if the version is still
-    /// `version` and every tag still has the epoch beside it, stores `value` (when given).
-    /// Whether the fill was still valid: no invalidation of the key or its tags came since
-    /// [`begin_fill`](Self::begin_fill).
+    /// `version`, stores `value` (when given). Whether the fill was still valid: the version and
+    /// every tag's epoch unchanged, so no invalidation of the key or its tags came since
+    /// [`begin_fill`](Self::begin_fill). (A value stored under a tag invalidated meanwhile carries
+    /// the old epoch, so reads treat it as a miss.)
     fn finish_fill(
         &self,
         keys: &FillKeys,

@@ -1,5 +1,6 @@
 //! The Redis backend: one multiplexed, reconnecting connection, every command bounded in time.
-//! Operations that must be atomic are Lua scripts over keys of one hash slot.
+//! Operations that must be atomic are Lua scripts over keys of one hash slot; a tag's epoch lives
+//! in a slot of its own, so it is read by a command of its own in the same pipeline.
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo, Script};
+use redis::{IntoConnectionInfo, Script, ServerErrorKind};
 
 use super::{new_token, Backend, Begin, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL};
 use crate::breaker::{Breaker, BreakerStats};
@@ -28,22 +29,16 @@ local function read_or_create(key, token, ttl)
 end
 ";
 
-/// KEYS: entry, version, lock, then the fill's tag epochs. ARGV: lock token ('' for none), lock
-/// ttl, a new version, the version's ttl, the epochs' ttl, then a new epoch per tag (ttls in ms).
-/// Reads or creates the version and the epochs, then takes the lock, last, so that a failure
-/// (out of memory) can never leave a lock behind; when locked, reads the entry again.
-/// Returns {locked, version, entry or nil, {epochs}}; a foreign value under the entry key is no
-/// entry.
+/// KEYS: entry, version, lock. ARGV: lock token ('' for none), lock ttl, a new version, the
+/// version's ttl (ttls in ms). Reads or creates the version, then takes the lock, last, so that a
+/// failure (out of memory) can never leave a lock behind; when locked, reads the entry again.
+/// Returns {locked, version, entry or nil}; a foreign value under the entry key is no entry.
 static BEGIN_FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         &[
             READ_OR_CREATE,
             r"
         local version = read_or_create(KEYS[2], ARGV[3], ARGV[4])
-        local epochs = {}
-        for i = 4, #KEYS do
-            epochs[#epochs + 1] = read_or_create(KEYS[i], ARGV[i + 2], ARGV[5])
-        end
         local locked = 0
         local current = false
         if ARGV[1] ~= '' and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -51,21 +46,31 @@ static BEGIN_FILL: LazyLock<Script> = LazyLock::new(|| {
             current = redis.pcall('GET', KEYS[1])
             if type(current) ~= 'string' then current = false end
         end
-        return {locked, version, current, epochs}
+        return {locked, version, current}
         ",
         ]
         .concat(),
     )
 });
 
-/// `BEGIN_FILL`'s reply: locked (0 or 1), version, the entry when locked, the epochs.
-type BeginReply = (i64, Vec<u8>, Option<Vec<u8>>, Vec<Vec<u8>>);
+/// `BEGIN_FILL`'s reply: locked (0 or 1), version, the entry when locked.
+type BeginReply = (i64, Vec<u8>, Option<Vec<u8>>);
 
-/// KEYS: entry, version, lock, then the fill's tag epochs. ARGV: lock token ('' for none), the
-/// version read at the start, the value ('' for none), its ttl in ms, then the epochs read at the
-/// start. Frees our own lock first (so an out-of-memory store cannot keep it), then stores only
-/// if the version and every epoch are unchanged. Returns 0 when they changed (or are gone), 1
-/// when valid, 2 when valid but the server refused the store.
+/// KEYS: a tag's epoch. ARGV: a new epoch, its ttl in ms. Reads or creates it.
+static EPOCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        &[
+            READ_OR_CREATE,
+            "return read_or_create(KEYS[1], ARGV[1], ARGV[2])",
+        ]
+        .concat(),
+    )
+});
+
+/// KEYS: entry, version, lock. ARGV: lock token ('' for none), the version read at the start,
+/// the value ('' for none), its ttl in ms. Frees our own lock first (so an out-of-memory store
+/// cannot keep it), then stores only if the version is unchanged. Returns 0 when it changed (or
+/// is gone), 1 when valid, 2 when valid but the server refused the store.
 static FINISH_FILL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -73,9 +78,6 @@ static FINISH_FILL: LazyLock<Script> = LazyLock::new(|| {
             redis.call('DEL', KEYS[3])
         end
         if redis.pcall('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-        for i = 4, #KEYS do
-            if redis.pcall('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
-        end
         if ARGV[3] ~= '' then
             local stored = redis.pcall('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
             if type(stored) == 'table' and stored.err then return 2 end
@@ -107,23 +109,6 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return 1
         ",
-    )
-});
-
-/// KEYS: tag epochs. ARGV: their ttl in ms, then a new epoch per tag. Reads or creates each.
-static EPOCHS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        &[
-            READ_OR_CREATE,
-            r"
-        local epochs = {}
-        for i = 1, #KEYS do
-            epochs[i] = read_or_create(KEYS[i], ARGV[i + 1], ARGV[1])
-        end
-        return epochs
-        ",
-        ]
-        .concat(),
     )
 });
 
@@ -206,10 +191,58 @@ impl RedisBackend {
         pass.record(result.as_ref().is_err_and(Error::is_unavailable));
         result
     }
+
+    /// Runs `pipeline`, which invokes `scripts`; when the server does not know them (after a
+    /// restart or `SCRIPT FLUSH`), loads them and runs it once more. One round trip otherwise.
+    async fn query_pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+        scripts: &[&Script],
+    ) -> Result<T> {
+        let mut connection = self.connection.clone();
+        self.run(async {
+            match pipeline.query_async(&mut connection).await {
+                Err(error)
+                    if error.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
+                {
+                    for script in scripts {
+                        script.load_async(&mut connection).await?;
+                    }
+                    pipeline.query_async(&mut connection).await
+                }
+                result => result,
+            }
+        })
+        .await
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
     duration.as_millis().max(1) as u64
+}
+
+/// Adds to `pipeline` the read (or creation) of each epoch of `tags`: one command per tag, since
+/// each may live in a hash slot of its own.
+fn add_epochs(pipeline: &mut redis::Pipeline, tags: &[String], ttl: Duration) {
+    for tag in tags {
+        let mut invocation = EPOCH.key(tag);
+        invocation.arg(new_token()).arg(millis(ttl));
+        pipeline.invoke_script(&invocation);
+    }
+}
+
+fn parse_epochs(replies: Vec<redis::Value>) -> Result<Vec<Token>> {
+    replies
+        .into_iter()
+        .map(|reply| {
+            let epoch: Vec<u8> = redis::from_redis_value(reply)?;
+            token(&epoch).ok_or_else(garbled)
+        })
+        .collect()
+}
+
+fn garbled() -> Error {
+    Error::new(ErrorKind::Backend, "a fill token is not a number")
 }
 
 /// A token as Redis holds it; anything else (foreign bytes) reads as no token.
@@ -255,32 +288,24 @@ impl Backend for RedisBackend {
                     epochs: Vec::new(),
                 })
             }
-            (false, None) => {
-                let mut values: Vec<Option<Vec<u8>>> = self
-                    .run(
-                        redis::cmd("MGET")
-                            .arg(key)
-                            .arg(tags)
-                            .query_async(&mut connection),
-                    )
-                    .await?;
+            // One round trip; the epochs are separate commands because they live in other hash
+            // slots than the entry.
+            (false, touch) => {
+                let mut pipeline = redis::pipe();
+                match touch {
+                    Some(ttl) => pipeline.cmd("GETEX").arg(key).arg("PX").arg(millis(ttl)),
+                    None => pipeline.cmd("GET").arg(key),
+                };
+                for tag in tags {
+                    pipeline.cmd("GET").arg(tag);
+                }
+                let mut values: Vec<Option<Vec<u8>>> =
+                    self.run(pipeline.query_async(&mut connection)).await?;
                 let epochs = values
                     .drain(1..)
                     .map(|epoch| epoch.as_deref().and_then(token))
                     .collect();
                 let entry = values.pop().flatten();
-                Ok(Found { entry, epochs })
-            }
-            (false, Some(ttl)) => {
-                let mut pipeline = redis::pipe();
-                pipeline.cmd("GETEX").arg(key).arg("PX").arg(millis(ttl));
-                pipeline.cmd("MGET").arg(tags);
-                let (entry, epochs): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) =
-                    self.run(pipeline.query_async(&mut connection)).await?;
-                let epochs = epochs
-                    .iter()
-                    .map(|epoch| epoch.as_deref().and_then(token))
-                    .collect();
                 Ok(Found { entry, epochs })
             }
         }
@@ -310,33 +335,29 @@ impl Backend for RedisBackend {
     }
 
     async fn begin_fill(&self, keys: &FillKeys, begin: Begin<'_>) -> Result<FillStart<Vec<u8>>> {
+        // The epochs first and the lock last, in one round trip.
+        let mut pipeline = redis::pipe();
+        add_epochs(&mut pipeline, begin.tags, begin.epoch_ttl);
         let mut invocation = BEGIN_FILL.key(&keys.entry);
-        invocation
-            .key(&keys.version)
-            .key(&keys.lock)
-            .key(begin.tags);
+        invocation.key(&keys.version).key(&keys.lock);
         match begin.lock {
             Some((token, ttl)) => invocation.arg(token).arg(millis(ttl)),
             None => invocation.arg("").arg(0),
         };
-        invocation
-            .arg(new_token())
-            .arg(millis(VERSION_TTL))
-            .arg(millis(begin.epoch_ttl));
-        for _ in begin.tags {
-            invocation.arg(new_token());
-        }
-        let mut connection = self.connection.clone();
-        let (locked, version, current, epochs): BeginReply =
-            self.run(invocation.invoke_async(&mut connection)).await?;
-        let garbled = || Error::new(ErrorKind::Backend, "a fill token is not a number");
+        invocation.arg(new_token()).arg(millis(VERSION_TTL));
+        pipeline.invoke_script(&invocation);
+        let mut replies: Vec<redis::Value> = self
+            .query_pipeline(&pipeline, &[&EPOCH, &BEGIN_FILL])
+            .await?;
+        let (locked, version, current): BeginReply = redis::from_redis_value(
+            replies
+                .pop()
+                .ok_or_else(|| Error::new(ErrorKind::Backend, "no reply to begin_fill"))?,
+        )?;
         Ok(FillStart {
             locked: locked == 1,
             version: token(&version).ok_or_else(garbled)?,
-            epochs: epochs
-                .iter()
-                .map(|epoch| token(epoch).ok_or_else(garbled))
-                .collect::<Result<_>>()?,
+            epochs: parse_epochs(replies)?,
             current,
         })
     }
@@ -350,24 +371,41 @@ impl Backend for RedisBackend {
         token: Option<&str>,
     ) -> Result<bool> {
         let mut invocation = FINISH_FILL.key(&keys.entry);
-        invocation.key(&keys.version).key(&keys.lock);
-        for (tag, _) in epochs {
-            invocation.key(tag);
-        }
-        invocation.arg(token.unwrap_or("")).arg(version);
+        invocation
+            .key(&keys.version)
+            .key(&keys.lock)
+            .arg(token.unwrap_or(""))
+            .arg(version);
         match &value {
             Some(stored) => invocation.arg(&*stored.bytes).arg(millis(stored.ttl)),
             None => invocation.arg("").arg(0),
         };
-        for (_, epoch) in epochs {
-            invocation.arg(epoch);
+        // The epochs are read right after the store, in the same round trip: unchanged then,
+        // they were unchanged since the fill began (a tag invalidation deletes its epoch, and a
+        // new one is a new random token), so no tag invalidation came during the load.
+        let mut pipeline = redis::pipe();
+        pipeline.invoke_script(&invocation);
+        for (tag, _) in epochs {
+            pipeline.cmd("GET").arg(tag);
         }
-        let mut connection = self.connection.clone();
-        let finished: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
-        if finished == 2 {
-            return Err(Error::new(ErrorKind::OutOfMemory, ""));
+        let mut replies: Vec<redis::Value> =
+            self.query_pipeline(&pipeline, &[&FINISH_FILL]).await?;
+        let current: Vec<Option<Vec<u8>>> =
+            redis::from_redis_value(redis::Value::Array(replies.split_off(1)))?;
+        let finished: i64 = redis::from_redis_value(
+            replies
+                .pop()
+                .ok_or_else(|| Error::new(ErrorKind::Backend, "no reply to finish_fill"))?,
+        )?;
+        let tags_unchanged = epochs
+            .iter()
+            .zip(&current)
+            .all(|((_, epoch), now)| now.as_deref().and_then(self::token) == Some(*epoch));
+        match finished {
+            2 if tags_unchanged => Err(Error::new(ErrorKind::OutOfMemory, "")),
+            1 if tags_unchanged => Ok(true),
+            _ => Ok(false),
         }
-        Ok(finished == 1)
     }
 
     async fn unlock(&self, lock: &str, token: &str) -> Result<()> {
@@ -414,20 +452,10 @@ impl Backend for RedisBackend {
         if tags.is_empty() {
             return Ok(Vec::new());
         }
-        let mut invocation = EPOCHS.key(tags);
-        invocation.arg(millis(ttl));
-        for _ in tags {
-            invocation.arg(new_token());
-        }
-        let mut connection = self.connection.clone();
-        let epochs: Vec<Vec<u8>> = self.run(invocation.invoke_async(&mut connection)).await?;
-        epochs
-            .iter()
-            .map(|epoch| {
-                token(epoch)
-                    .ok_or_else(|| Error::new(ErrorKind::Backend, "a tag epoch is not a number"))
-            })
-            .collect()
+        let mut pipeline = redis::pipe();
+        add_epochs(&mut pipeline, tags, ttl);
+        let replies: Vec<redis::Value> = self.query_pipeline(&pipeline, &[&EPOCH]).await?;
+        parse_epochs(replies)
     }
 
     async fn invalidate_tag(&self, tag: &str) -> Result<()> {
