@@ -570,3 +570,62 @@ async fn failed_invalidations_during_an_outage_log_one_warning_per_ten_seconds()
         lines[1]
     );
 }
+
+#[cached(ttl = "1h", key = "left:<id>", tags = ["pair:<id>"], cache = cache)]
+async fn left(cache: &Cache, db: &AtomicUsize, id: u64) -> usize {
+    let _ = id;
+    db.load(SeqCst)
+}
+
+#[cached(ttl = "1h", key = "right:<id>", cache = cache)]
+async fn right(cache: &Cache, db: &AtomicUsize, id: u64) -> usize {
+    let _ = id;
+    db.load(SeqCst)
+}
+
+/// Writes the row, tells the test the database has changed, then invalidates two keys and a
+/// tag: three cache operations, each a round trip on Redis.
+#[cache_invalidate(keys = ["left:<id>", "right:<id>"], tags = ["pair:<id>"], cache = cache)]
+async fn write_pair(cache: &Cache, db: &AtomicUsize, written: &Notify, id: u64) -> u64 {
+    db.fetch_add(1, SeqCst);
+    written.notify_one();
+    id
+}
+
+/// A write whose caller goes away right after its database write, while its invalidations are
+/// under way: the invalidations still complete, so the old entries do not outlive the write.
+///
+/// Before the fix the invalidations ran in the caller's future: dropped after the first `DEL`
+/// was sent, the second key and the tag kept their old entries for their whole ttl (an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_after_its_database_write_still_invalidates() {
+    let server = RedisServer::start();
+    let cache = redis_cache(&server).await;
+    let db = AtomicUsize::new(0);
+    assert_eq!(
+        (left(&cache, &db, 1).await, right(&cache, &db, 1).await),
+        (0, 0)
+    );
+    let written = Notify::new();
+    tokio::select! {
+        biased;
+        _ = write_pair(&cache, &db, &written, 1) => panic!("the write was to be dropped mid-way"),
+        () = written.notified() => {}
+    }
+    assert_eq!(db.load(SeqCst), 1, "the database write happened");
+    // The dropped call's invalidations finish in a task of their own; wait for them by their
+    // effect, never for a fixed time.
+    let db = &db;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = (left(&cache, db, 1).await, right(&cache, db, 1).await);
+        if seen == (1, 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old entries outlived the write: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

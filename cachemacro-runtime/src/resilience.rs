@@ -147,6 +147,12 @@ impl Cache {
         if error.kind() != ErrorKind::CircuitOpen {
             self.inner.counters.error();
         }
+        self.note_fault(error);
+    }
+
+    /// Records `error` for the current call without counting it: it was counted where it
+    /// happened, in a task of its own.
+    pub(crate) fn note_fault(&self, error: &Error) {
         let _ = FAULTS.try_with(|faults| faults.0.set(error.clone()));
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::backend::{Backend, Stored};
 use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::fill::{begin, encode, Ticket};
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
@@ -84,41 +84,70 @@ async fn put<R, M: Mode<R>>(
         // The database first: the cache never holds a value the database refused, and readers
         // never see a value before it is committed.
         let outcome = body.await;
-        store_written::<R, M>(&call, before, outcome).await
+        let step = store_step::<R, M>(&call, before, &outcome);
+        run_to_completion(cache, step).await;
+        outcome
     })
     .await
 }
 
-async fn store_written<R, M: Mode<R>>(call: &Call<'_>, before: Option<Ticket>, outcome: R) -> R {
-    let cache = call.cache;
-    let Some(before) = before else {
-        invalidate_key(cache, call.key).await.ok();
-        return outcome;
-    };
-    match encode::<R, M>(call, &outcome, Duration::ZERO, before.stamps()) {
-        Some((bytes, Some(ttl))) => {
-            let value = Stored {
+/// The cache's part of a write-through, as a job that owns what it needs: it stores the value
+/// if no other write came since `before`, and removes the key otherwise. The first fault, if
+/// any.
+fn store_step<R, M: Mode<R>>(
+    call: &Call<'_>,
+    before: Option<Ticket>,
+    outcome: &R,
+) -> impl Future<Output = Option<Error>> + Send + 'static {
+    let cache = call.cache.clone();
+    let key = call.key.to_owned();
+    let stored = before.as_ref().and_then(|before| {
+        match encode::<R, M>(call, outcome, Duration::ZERO, before.stamps()) {
+            Some((bytes, Some(ttl))) => Some(Stored {
                 bytes,
                 ttl: call.policy.retention(ttl),
                 sliding: call.policy.sliding,
-            };
-            let keys = call.fill_keys();
-            let written = with_backend!(&cache.inner.store, backend =>
-                backend.put(&keys.entry, &keys.version, Some(before.version()), value).await);
-            // Loads of the key running now started before the write: callers from now on must
-            // not join them.
-            cache.inner.flights.detach_key(call.key);
-            if let Err(error) = written {
-                cache.record_fault(&error);
-                crate::log::warn_throttled!(%error, "write-through failed; removing the key instead");
-                invalidate_key(cache, call.key).await.ok();
-            }
+            }),
+            _ => None,
         }
-        _ => {
-            invalidate_key(cache, call.key).await.ok();
-        }
+    });
+    let expected = before.map(|before| before.version());
+    async move {
+        let (Some(value), Some(expected)) = (stored, expected) else {
+            return invalidate_key(&cache, &key).await.err();
+        };
+        let keys = cache.fill_keys(&key);
+        let written = with_backend!(&cache.inner.store, backend =>
+            backend.put(&keys.entry, &keys.version, Some(expected), value).await);
+        // Loads of the key running now started before the write: callers from now on must not
+        // join them.
+        cache.inner.flights.detach_key(&key);
+        let error = written.err()?;
+        cache.record_fault(&error);
+        crate::log::warn_throttled!(%error, "write-through failed; removing the key instead");
+        invalidate_key(&cache, &key).await.err().or(Some(error))
     }
-    outcome
+}
+
+/// Runs the cache's part of a write to completion, even if the caller is dropped meanwhile: the
+/// database has changed, and a cache step left half done would leave the old entry in place for
+/// its whole ttl. Hands the step's fault to the caller's `on_cache_error`.
+async fn run_to_completion(
+    cache: &Cache,
+    step: impl Future<Output = Option<Error>> + Send + 'static,
+) {
+    let fault = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.spawn(step).await.unwrap_or_else(|_| {
+            Some(Error::new(
+                ErrorKind::Backend,
+                "the cache step of a write panicked",
+            ))
+        }),
+        Err(_) => step.await,
+    };
+    if let Some(error) = fault {
+        cache.note_fault(&error);
+    }
 }
 
 /// Runs a function that returns `Result`; after `Ok`, removes `keys` and invalidates `tags`.
@@ -162,21 +191,29 @@ async fn invalidate_then<R>(
     failure: Failure<R>,
 ) -> R {
     let convert = failure.converter(cache, policy);
+    let step = invalidate_all(cache.clone(), keys.to_vec(), tags.to_vec());
     failing_on_faults(convert, async {
-        invalidate_all(cache, keys, tags).await;
+        run_to_completion(cache, step).await;
         outcome
     })
     .await
 }
 
-async fn invalidate_all(cache: &Cache, keys: &[String], tags: &[String]) {
-    for key in keys {
-        invalidate_key(cache, key).await.ok();
+/// Invalidates `keys` and `tags`; the first fault, if any. Each failure is counted, logged and
+/// queued for replay where it happens.
+async fn invalidate_all(cache: Cache, keys: Vec<String>, tags: Vec<String>) -> Option<Error> {
+    let mut first = None;
+    for key in &keys {
+        if let Err(error) = invalidate_key(&cache, key).await {
+            first.get_or_insert(error);
+        }
     }
-    for tag in tags {
-        // Counted, logged and queued for replay by `invalidate_tag` itself.
-        cache.invalidate_tag(tag).await.ok();
+    for tag in &tags {
+        if let Err(error) = cache.invalidate_tag(tag).await {
+            first.get_or_insert(error);
+        }
     }
+    first
 }
 
 /// Removes the entry under the full `key` and voids its fills in flight, in this process and
