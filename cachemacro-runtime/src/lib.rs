@@ -35,6 +35,7 @@ mod error;
 mod fill;
 mod flight;
 mod key;
+mod lend;
 mod loader;
 mod log;
 mod outcome;
@@ -56,7 +57,12 @@ pub mod __private {
     pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
     pub use crate::key::{scope, KeyBuilder};
-    pub use crate::loader::{Detached, InCaller};
+    pub use crate::lend::{
+        mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,
+        Lent, Owned, Refresh, RouteDetached, RouteInCaller,
+    };
+    pub use crate::loader::{Detached, InCaller, Lending};
+    pub use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
     pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;
     pub use crate::resilience::{

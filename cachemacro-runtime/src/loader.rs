@@ -4,6 +4,7 @@ use std::future::Future;
 
 use crate::cache::Cache;
 use crate::flight::RefreshClaim;
+use crate::lend::{Refresh, RefreshJob};
 use crate::outcome::Mode;
 use crate::policy::Policy;
 
@@ -34,6 +35,32 @@ pub struct InCaller<F>(pub F);
 /// A body that owns everything it uses: refreshes run in a background task.
 #[derive(Debug)]
 pub struct Detached<F>(pub F);
+
+/// A body that borrows from the caller, with a way to own what it borrows for a refresh
+/// (`lend.rs`): `args` are the owned arguments, which exactly one of `start` (a call's own
+/// load, on the caller's borrows) and `refresh` (a refresh, routed by
+/// [`DetachProbe`](crate::lend::DetachProbe)) receives.
+#[derive(Debug)]
+pub struct Lending<A, S, D> {
+    args: A,
+    start: S,
+    refresh: D,
+}
+
+impl<A, S, D> Lending<A, S, D> {
+    /// The loader; the bounds let the compiler infer the closures' parameter types.
+    pub fn new<SF, DF>(args: A, start: S, refresh: D) -> Self
+    where
+        S: FnOnce(A) -> SF,
+        D: FnOnce(A) -> Refresh<DF>,
+    {
+        Lending {
+            args,
+            start,
+            refresh,
+        }
+    }
+}
 
 impl<R, F, Fut> Loader<R> for InCaller<F>
 where
@@ -70,7 +97,6 @@ where
         (self.0)()
     }
 
-    #[allow(clippy::manual_async_fn)]
     fn refresh<M: Mode<R> + 'static>(
         self,
         cache: &Cache,
@@ -81,11 +107,57 @@ where
     ) -> impl Future<Output = ()> {
         let job =
             crate::fill::refresh::<R, M>(cache.clone(), key, tags, policy, self.start(), claim);
+        spawn_or_run(job)
+    }
+}
+
+impl<R, A, S, SF, D, DF> Loader<R> for Lending<A, S, D>
+where
+    S: FnOnce(A) -> SF,
+    SF: Future<Output = R>,
+    D: FnOnce(A) -> Refresh<DF>,
+    DF: Future<Output = R>,
+{
+    type Future = SF;
+
+    fn start(self) -> SF {
+        (self.start)(self.args)
+    }
+
+    fn refresh<M: Mode<R> + 'static>(
+        self,
+        cache: &Cache,
+        key: String,
+        tags: Vec<String>,
+        policy: Policy,
+        claim: RefreshClaim,
+    ) -> impl Future<Output = ()> {
+        let cache = cache.clone();
+        let route = (self.refresh)(self.args);
         async move {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn(job)),
-                Err(_) => job.await,
+            match route {
+                Refresh::Detached(refresh) => {
+                    let job = RefreshJob {
+                        cache,
+                        key,
+                        tags,
+                        policy,
+                        claim,
+                    };
+                    spawn_or_run(refresh.task(job)).await;
+                }
+                Refresh::InCaller(load) => {
+                    crate::fill::refresh::<R, M>(cache, key, tags, policy, load, claim).await;
+                }
             }
         }
+    }
+}
+
+/// Runs `job` in a background task, or in the caller's when no Tokio runtime is current.
+async fn spawn_or_run(job: impl Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(job)),
+        Err(_) => job.await,
     }
 }

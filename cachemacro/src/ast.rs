@@ -63,6 +63,16 @@ pub(crate) enum KeyGeneric<'a> {
     Const(&'a Ident),
 }
 
+/// A parameter as a lending loader sees it (`expand.rs`, `lend.rs` in the runtime).
+pub(crate) enum Lendable<'a> {
+    /// `&self`.
+    Receiver,
+    /// `name: &T`: lent from a holder of a `T`.
+    Borrowed { name: &'a Ident, referent: &'a Type },
+    /// `name: T` with an owned `T`: moved.
+    Owned { name: &'a Ident, ty: &'a Type },
+}
+
 /// A parameter as the default key sees it.
 pub(crate) enum Binding<'a> {
     Named(&'a Ident),
@@ -129,6 +139,57 @@ impl Function {
             && self.typed_params().all(|param| {
                 !may_borrow(param.ty.to_token_stream()) && !may_borrow(param.pat.to_token_stream())
             })
+    }
+
+    /// The parameters, when the body can be moved into a sibling fn whose refreshes own what it
+    /// borrows: an `async fn` without generic parameters or `impl Trait` in its return type, whose
+    /// parameters are `&self`, shared references to types that borrow nothing themselves, or
+    /// owned values, each bound to a plain name. `None` for anything else: a `&mut`, a lifetime
+    /// or `Self` inside a parameter's type, a destructuring pattern.
+    pub(crate) fn lendable(&self) -> Option<Vec<Lendable<'_>>> {
+        if !matches!(self.body, Body::Async(_))
+            || !self.sig.generics.params.is_empty()
+            || mentions_ident(self.output.to_token_stream(), "impl")
+        {
+            return None;
+        }
+        self.sig
+            .inputs
+            .iter()
+            .map(|input| match input {
+                FnArg::Receiver(receiver) => {
+                    let shared_ref = receiver.reference.is_some()
+                        && receiver.mutability.is_none()
+                        && receiver.colon_token.is_none();
+                    shared_ref.then_some(Lendable::Receiver)
+                }
+                FnArg::Typed(param) => {
+                    let Pat::Ident(pat) = &*param.pat else {
+                        return None;
+                    };
+                    if pat.by_ref.is_some() || pat.subpat.is_some() {
+                        return None;
+                    }
+                    match ungrouped(&param.ty) {
+                        Type::Reference(reference) => {
+                            let referent = &*reference.elem;
+                            // `&dyn Trait` is `&'a (dyn Trait + 'a)`: the object borrows too.
+                            (reference.mutability.is_none()
+                                && !may_borrow(referent.to_token_stream())
+                                && !mentions_ident(referent.to_token_stream(), "dyn"))
+                            .then_some(Lendable::Borrowed {
+                                name: &pat.ident,
+                                referent,
+                            })
+                        }
+                        ty => (!may_borrow(ty.to_token_stream())).then_some(Lendable::Owned {
+                            name: &pat.ident,
+                            ty: &param.ty,
+                        }),
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Whether `Self` can be written in the body: the function takes `self` or its signature
@@ -224,6 +285,24 @@ fn may_borrow(tokens: TokenStream) -> bool {
         TokenTree::Group(group) => may_borrow(group.stream()),
         TokenTree::Literal(_) => false,
     })
+}
+
+/// Whether `tokens` hold the identifier or keyword `name`.
+fn mentions_ident(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == name,
+        TokenTree::Group(group) => mentions_ident(group.stream(), name),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
+}
+
+/// `ty` without the invisible groups and parentheses around it.
+fn ungrouped(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => ungrouped(&group.elem),
+        Type::Paren(paren) => ungrouped(&paren.elem),
+        ty => ty,
+    }
 }
 
 /// How `param` binds its value; `None` for `_`, which the body cannot observe.

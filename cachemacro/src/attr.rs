@@ -37,6 +37,7 @@ mod kw {
     syn::custom_keyword!(ttl_profile);
     syn::custom_keyword!(version);
     syn::custom_keyword!(companions);
+    syn::custom_keyword!(detach);
     syn::custom_keyword!(on_cache_error);
 }
 
@@ -103,6 +104,8 @@ pub(crate) struct Args {
     pub version: Option<Arg<u64>>,
     /// `companions`: whether `invalidate_<name>` and `refresh_<name>` are defined.
     pub companions: Option<Arg<bool>>,
+    /// `detach`: whether refreshes may run in a background task.
+    pub detach: Option<Arg<bool>>,
     /// `on_cache_error`: what a failed cache operation does to the call.
     pub on_cache_error: Option<Arg<OnCacheError>>,
     /// `crate`: the path of the runtime crate.
@@ -138,6 +141,12 @@ impl Args {
             return false;
         }
         self.early_refresh.as_ref().is_none_or(|arg| arg.value) || self.stale.is_some()
+    }
+
+    /// Whether refreshes may leave the caller's task when the arguments allow: unless
+    /// `detach = false`.
+    pub(crate) fn detaches(&self) -> bool {
+        self.detach.as_ref().is_none_or(|arg| arg.value)
     }
 
     /// Whether `invalidate_<name>` and `refresh_<name>` are wanted: unless `companions = false`.
@@ -193,6 +202,7 @@ const ARGUMENTS: &[(&str, ParseArgument, &[Macro])] = &[
     ("ttl_profile", parse_ttl_profile, &[Cached, CachePut]),
     ("version", parse_version, &[Cached, CachePut]),
     ("companions", parse_companions, &[Cached]),
+    ("detach", parse_detach, &[Cached]),
     (
         "on_cache_error",
         parse_on_cache_error,
@@ -446,6 +456,12 @@ fn parse_version(args: &mut Args, input: ParseStream, errors: &mut Errors) -> sy
 fn parse_companions(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
     let name_span = argument_name::<kw::companions>(input)?;
     args.companions = Some(flag(input, name_span)?);
+    Ok(())
+}
+
+fn parse_detach(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::detach>(input)?;
+    args.detach = Some(flag(input, name_span)?);
     Ok(())
 }
 
@@ -810,6 +826,7 @@ mod tests {
             ttl_profile = "product_price_2",
             version = 3,
             companions = false,
+            detach = false,
             on_cache_error = "fail",
             tags = ["org:<org>", "users",],
             crate = "reexport::runtime"
@@ -831,6 +848,7 @@ mod tests {
         );
         assert_eq!(args.version.map(|arg| arg.value), Some(3));
         assert_eq!(args.companions.map(|arg| arg.value), Some(false));
+        assert_eq!(args.detach.map(|arg| arg.value), Some(false));
         assert!(args.on_cache_error.is_some_and(|arg| arg.value.fail));
         assert_eq!(args.tags.map(|arg| arg.value.len()), Some(2));
         assert_eq!(args.krate.map(|arg| arg.value.segments.len()), Some(2));
@@ -886,7 +904,7 @@ mod tests {
             [
                 "unknown argument `keys`, expected one of: ttl, key, tags, cache, negative_ttl, \
                  cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
-                 ttl_profile, version, companions, on_cache_error, crate"
+                 ttl_profile, version, companions, detach, on_cache_error, crate"
             ]
         );
     }
@@ -1050,7 +1068,7 @@ mod tests {
             [
                 "unknown argument `tll`, expected one of: ttl, key, tags, cache, negative_ttl, \
                  cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
-                 ttl_profile, version, companions, on_cache_error, crate",
+                 ttl_profile, version, companions, detach, on_cache_error, crate",
                 "`ttl` must be longer than zero",
                 "duplicate `ttl` argument",
                 "`negative_ttl` cannot be negative",
@@ -1164,7 +1182,7 @@ mod tests {
             [
                 "expected an argument, expected one of: ttl, key, tags, cache, negative_ttl, \
               cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, ttl_profile, \
-              version, companions, on_cache_error, crate"
+              version, companions, detach, on_cache_error, crate"
             ]
         );
     }

@@ -77,6 +77,7 @@
 
 mod companions;
 mod key;
+mod lending;
 mod write;
 
 use proc_macro2::{Literal, Span, TokenStream};
@@ -152,11 +153,24 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     let cached = by_return("cached", func.returns);
     // The cached type, with `impl Trait` erased so it can be written inside the body.
     let output = erase_impl_trait(&func.output);
-    let body_future = body_future(func, &output);
-    let loader = if func.can_outlive_caller() && args.refreshes() {
-        quote!(Detached)
-    } else {
-        quote!(InCaller)
+    let detaches = args.refreshes() && args.detaches();
+    let lending = match &func.body {
+        Body::Async(block) if detaches && args.companions() && !func.can_outlive_caller() => func
+            .lendable()
+            .map(|params| lending::lending(func, block, &params, &private)),
+        _ => None,
+    };
+    let loader = match &lending {
+        Some(lending) => lending.loader.clone(),
+        None => {
+            let loader = if detaches && func.can_outlive_caller() {
+                quote!(Detached)
+            } else {
+                quote!(InCaller)
+            };
+            let body_future = body_future(func, &output);
+            quote!(#private::#loader(move || #body_future))
+        }
     };
     let sharing = quote! {{
         use #private::{ShareByClone as _, ShareNothing as _};
@@ -175,25 +189,33 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             #key,
             &#tags,
             &__CACHEMACRO_POLICY,
-            #private::#loader(move || #body_future),
+            #loader,
             #sharing,
             #failure,
         )
         .await
     };
-    let function = with_body(func, caching);
     let companions = companions::companions(args, func);
-    quote!(#function #companions)
+    match lending {
+        Some(lending) => {
+            let function = with_body(func, &lending.signature, caching);
+            let siblings = lending.siblings;
+            quote!(#function #siblings #companions)
+        }
+        None => {
+            let function = with_body(func, &func.sig, caching);
+            quote!(#function #companions)
+        }
+    }
 }
 
 /// The user's function around `statements`: the whole body of an `async fn`, or what the
 /// `Box::pin(async move { .. })` of an `#[async_trait]` method awaits.
-fn with_body(func: &Function, statements: TokenStream) -> TokenStream {
+fn with_body(func: &Function, sig: &syn::Signature, statements: TokenStream) -> TokenStream {
     let Function {
         outer_attrs,
         inner_attrs,
         vis,
-        sig,
         body,
         ..
     } = func;
@@ -477,9 +499,11 @@ mod tests {
         match (
             text.contains("__private::Detached("),
             text.contains("__private::InCaller("),
+            text.contains("__private::Lending::new("),
         ) {
-            (true, false) => "Detached",
-            (false, true) => "InCaller",
+            (true, false, false) => "Detached",
+            (false, true, false) => "InCaller",
+            (false, false, true) => "Lending",
             _ => panic!("no single loader in {text}"),
         }
     }
@@ -509,7 +533,62 @@ mod tests {
                 id
             }
         );
-        assert_eq!(loader(quote!(stale = "1m"), method), "InCaller");
+        assert_eq!(loader(quote!(stale = "1m"), method.clone()), "Lending");
+        assert_eq!(loader(quote!(early_refresh = false), method), "InCaller");
+    }
+
+    #[test]
+    fn detach_false_and_unlendable_signatures_refresh_in_the_caller() {
+        let free_fn = quote!(
+            async fn f(id: u64) -> u64 {
+                id
+            }
+        );
+        assert_eq!(loader(quote!(detach = false), free_fn), "InCaller");
+        let method = quote!(
+            async fn f(&self, name: &str) -> u64 {
+                1
+            }
+        );
+        assert_eq!(loader(quote!(), method.clone()), "Lending");
+        assert_eq!(loader(quote!(detach = false), method.clone()), "InCaller");
+        // The body moves into a sibling fn, which only companions' places can hold.
+        assert_eq!(loader(quote!(companions = false), method), "InCaller");
+        let unlendable = [
+            quote!(
+                async fn f(&mut self) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                async fn f(name: &mut String) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                async fn f(label: &dyn Display) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                async fn f<T>(&self, value: T) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                async fn f(&self, (a, b): (u8, u8)) -> u64 {
+                    1
+                }
+            ),
+            quote!(
+                async fn f(&self, name: &Cow<'static, str>) -> u64 {
+                    1
+                }
+            ),
+        ];
+        for item in unlendable {
+            assert_eq!(loader(quote!(key = "k"), item), "InCaller");
+        }
     }
 
     #[test]

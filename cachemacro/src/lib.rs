@@ -1116,19 +1116,72 @@
 //!
 //! # Where refreshes run, and `Send`
 //!
-//! A refresh serves the caller that started it the current value. Where the refresh runs depends
-//! on what the signature shows the body may borrow:
+//! A refresh serves the caller that started it the current value, and runs in a background
+//! task whenever the body can outlive that caller; otherwise it runs in the caller's task, which
+//! waits for the body before it returns the current value (every other caller is still served
+//! at once). The choice is made at compile time, from the signature and the types:
 //!
 //! - A free function without generic parameters whose parameters own their values (no
-//!   reference, lifetime, `impl Trait` or `Self` in their types, no `ref` bindings): the refresh
-//!   runs in a background task and the caller returns at once. The body's future must then be
-//!   `Send` and `'static`, and the return type `Send`; a body that holds an `Rc` across an
-//!   `.await`, for example, does not compile. Write `early_refresh = false` (without `stale`), or
-//!   `sliding = true`, to lift that requirement: such a function never refreshes, so its body
-//!   never outlives the call.
-//! - Any other function, such as a method taking `&self` or a function taking `&str`: the
-//!   refresh runs in the task of the caller that drew it, which waits for the body before it
-//!   returns the current value; the other callers are served meanwhile.
+//!   reference, lifetime, `impl Trait` or `Self` in their types, no `ref` bindings) refreshes in
+//!   the background. Its body's future must then be `Send` and `'static`, and the return type
+//!   `Send`; a body that holds an `Rc` across an `.await`, for example, does not compile unless
+//!   `detach = false`.
+//! - A function that borrows, such as a method on `&self` or a function taking `&str` or
+//!   `cache: &Cache`, refreshes in the background when each borrowed argument can be owned
+//!   (`Self: Clone`, `T: ToOwned` such as `str`, `[u8]` or `Path`, `Cache`, `Arc<_>`, with an owned
+//!   form that is `Send + Sync + 'static`) and its body's future is `Send`; otherwise in the
+//!   caller. The refresh then runs the body on owned copies: on a clone of `self`, which for a
+//!   service holding a pool or a client behind an `Arc` shares everything the body uses. Copies
+//!   are made only when a refresh is drawn, never on a hit or a miss. This needs the body in a
+//!   hidden sibling fn, so it applies where companions can go (`companions = false` keeps
+//!   refreshes in the caller), to `async fn`s without generic parameters whose parameters are
+//!   `&self`, shared references to types without lifetimes or `dyn`, or owned values bound to
+//!   plain names.
+//! - `detach = false` keeps every refresh of the function in the caller's task, and lifts the
+//!   `Send` requirement above.
+//!
+//! The compiler ignores lifetimes when it checks which types can be owned: a method of a type
+//! that is `Clone + Send + Sync` but not `'static` (a `struct Repo<'a>`, or `impl<T: Clone +
+//! Send + Sync> Svc<T>` without `T: 'static`) is taken as detachable and then fails to compile
+//! with "borrowed data escapes" at the attribute. Add `T: 'static` to the impl, or write
+//! `detach = false`.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use cachemacro_runtime::{cached, Cache};
+//! # struct Pool;
+//! # impl Pool { async fn name(&self, id: u64) -> String { format!("user {id}") } }
+//! #[derive(Clone)]
+//! struct Users {
+//!     pool: Arc<Pool>,
+//! }
+//!
+//! impl Users {
+//!     // A stale hit returns at once; the refresh runs on a clone of `self` in the background.
+//!     #[cached(ttl = "1m", stale = "1h")]
+//!     async fn name(&self, id: u64) -> String {
+//!         self.pool.name(id).await
+//!     }
+//! }
+//!
+//! struct Borrowed<'a> {
+//!     pool: &'a Pool,
+//! }
+//!
+//! impl Borrowed<'_> {
+//!     // `Borrowed<'a>` cannot go to another task: its refreshes run in the caller.
+//!     #[cached(ttl = "1m", stale = "1h", detach = false)]
+//!     async fn name(&self, id: u64) -> String {
+//!         self.pool.name(id).await
+//!     }
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! #     let users = Users { pool: Arc::new(Pool) };
+//! #     assert_eq!(users.name(1).await, "user 1");
+//! #     assert_eq!(Borrowed { pool: &Pool }.name(2).await, "user 2");
+//! # }
+//! ```
 //!
 //! # Compile-time checks
 //!
@@ -1180,7 +1233,7 @@ use proc_macro::TokenStream;
 ///
 /// Arguments, all optional: `ttl`, `key`, `tags`, `cache`, `negative_ttl`, `cache_none`,
 /// `lock`, `lock_timeout`, `early_refresh`, `beta`, `stale`, `sliding`, `ttl_profile`,
-/// `version`, `companions`, `on_cache_error` and `crate`. Each is described, with an example and the equivalent
+/// `version`, `companions`, `detach`, `on_cache_error` and `crate`. Each is described, with an example and the equivalent
 /// code without the macro, in the
 /// [documentation of the `cachemacro` crate](https://docs.rs/cachemacro). The function also gets
 /// two [companions](https://docs.rs/cachemacro#companions), `invalidate_<name>` and

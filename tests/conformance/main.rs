@@ -8,6 +8,7 @@ use cachemacro_runtime::{Cache, CacheBuilder};
 use cachemacro_tests::RedisServer;
 
 mod basics;
+mod detached;
 mod guarantees;
 mod invalidation;
 mod stampede;
@@ -120,6 +121,13 @@ conformance! {
         get_set_delete_by_hand,
         get_with_loads_once,
         values_over_max_value_size_are_returned_but_not_stored,
+    ],
+    detached: [
+        a_method_on_a_clonable_service_refreshes_in_the_background,
+        a_function_borrowing_str_and_the_cache_refreshes_in_the_background,
+        a_service_that_cannot_be_cloned_refreshes_in_the_caller,
+        a_body_that_is_not_send_refreshes_in_the_caller,
+        detach_false_keeps_refreshes_in_the_caller,
     ],
     guarantees: [
         a_call_after_cache_invalidate_never_joins_an_older_load,

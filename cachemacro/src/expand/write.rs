@@ -111,7 +111,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
         )
         .await
     };
-    with_body(func, statements)
+    with_body(func, &func.sig, statements)
 }
 
 pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
@@ -149,5 +149,5 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
         )
         .await
     };
-    with_body(func, statements)
+    with_body(func, &func.sig, statements)
 }
