@@ -24,8 +24,8 @@ pub async fn redis_cache(url: &str) -> Cache {
         .expect("a Redis cache")
 }
 
-/// The raw baseline's connection, the kind the cache uses: a `ConnectionManager` with
-/// TCP_NODELAY; its reply timeout is the [`TIMEOUT`].
+/// A raw baseline's connection: a `ConnectionManager` with TCP_NODELAY, and the [`TIMEOUT`] as its
+/// reply timeout.
 pub async fn raw_connection(url: &str) -> ConnectionManager {
     let info = url
         .into_connection_info()
@@ -34,6 +34,15 @@ pub async fn raw_connection(url: &str) -> ConnectionManager {
     let client = redis::Client::open(info).expect("a Redis client");
     let config = ConnectionManagerConfig::new().set_response_timeout(Some(TIMEOUT));
     ConnectionManager::new_with_config(client, config)
+        .await
+        .expect("a Redis connection")
+}
+
+/// A raw connection as a user writes it by hand: `ConnectionManager::new` with redis-rs's
+/// defaults (TCP_NODELAY off, its own 500 ms response timeout).
+pub async fn raw_default_connection(url: &str) -> ConnectionManager {
+    let client = redis::Client::open(url).expect("a Redis client");
+    ConnectionManager::new(client)
         .await
         .expect("a Redis connection")
 }

@@ -341,6 +341,7 @@ pub struct CacheBuilder {
     max_value_size: usize,
     on_cache_error: OnCacheError,
     circuit_breaker: Option<(u32, Duration)>,
+    tcp_nodelay: Option<bool>,
 }
 
 impl Default for CacheBuilder {
@@ -355,6 +356,7 @@ impl Default for CacheBuilder {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             on_cache_error: OnCacheError::Ignore,
             circuit_breaker: Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+            tcp_nodelay: None,
         }
     }
 }
@@ -429,6 +431,15 @@ impl CacheBuilder {
         self
     }
 
+    /// Whether the connection to Redis sets TCP_NODELAY (default:
+    /// [`DEFAULT_TCP_NODELAY`](crate::backend::DEFAULT_TCP_NODELAY)). A
+    /// `tcp_nodelay=true|false` parameter in the URL wins over this. See README's performance
+    /// section for what each costs.
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.tcp_nodelay = Some(on);
+        self
+    }
+
     /// An embedded in-process cache.
     pub fn memory(self) -> Cache {
         let store = Store::Memory(MemoryBackend::new(self.memory_capacity));
@@ -438,8 +449,13 @@ impl CacheBuilder {
     /// A Redis cache at `url`. Waits at most the connect timeout for a first connection; a server
     /// that does not answer is not an error.
     pub async fn redis(self, url: &str) -> Result<Cache> {
-        let backend = RedisBackend::new(url, self.operation_timeout, self.connect_timeout)?
-            .with_circuit_breaker(self.circuit_breaker);
+        let backend = RedisBackend::with_tcp_nodelay(
+            url,
+            self.operation_timeout,
+            self.connect_timeout,
+            self.tcp_nodelay,
+        )?
+        .with_circuit_breaker(self.circuit_breaker);
         backend.warm_up(self.connect_timeout).await;
         Ok(self.finish(Store::Redis(backend)))
     }

@@ -27,7 +27,7 @@ mod memory;
 pub(crate) mod redis;
 
 pub use self::memory::MemoryBackend;
-pub use self::redis::RedisBackend;
+pub use self::redis::{RedisBackend, DEFAULT_TCP_NODELAY};
 
 /// How long a version lives after the fill that created it, or last read it, began. A load that
 /// takes longer finds its version gone and does not store: its value is returned, not cached.

@@ -123,6 +123,37 @@ pub struct RedisBackend {
     breaker: Arc<Breaker>,
 }
 
+/// Whether connections set TCP_NODELAY, unless told otherwise: off, as in redis-rs. Measured on
+/// loopback (`benches/peers`), Nagle's algorithm coalesces the commands of concurrent callers
+/// into fewer segments: hits at 16 to 256 tasks ran up to 1.7× faster without TCP_NODELAY, with
+/// no loss at one task or for 100 KB values.
+pub const DEFAULT_TCP_NODELAY: bool = false;
+
+/// The value of the URL's `tcp_nodelay` query parameter, if it has one.
+fn tcp_nodelay_parameter(url: &str) -> Result<Option<bool>> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(None);
+    };
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    let mut found = None;
+    for pair in query.split('&') {
+        let Some(value) = pair.strip_prefix("tcp_nodelay=") else {
+            continue;
+        };
+        found = Some(match value {
+            "true" | "1" | "on" => true,
+            "false" | "0" | "off" => false,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    "the Redis URL's `tcp_nodelay` takes true or false",
+                ))
+            }
+        });
+    }
+    Ok(found)
+}
+
 /// Consecutive failures that open the circuit breaker, by default.
 pub const BREAKER_THRESHOLD: u32 = 5;
 /// How long the open breaker skips Redis before it lets one probe through, by default.
@@ -130,14 +161,30 @@ pub const BREAKER_COOL_DOWN: Duration = Duration::from_millis(250);
 
 impl RedisBackend {
     /// Prepares a connection to `url` without waiting for the server; only a malformed URL is an
-    /// error. Must be called inside a Tokio runtime.
+    /// error. Must be called inside a Tokio runtime. TCP_NODELAY is set as the URL's
+    /// `tcp_nodelay` parameter says, else as [`DEFAULT_TCP_NODELAY`].
     pub fn new(url: &str, operation_timeout: Duration, connect_timeout: Duration) -> Result<Self> {
+        Self::with_tcp_nodelay(url, operation_timeout, connect_timeout, None)
+    }
+
+    /// [`new`](Self::new), with TCP_NODELAY on or off as `tcp_nodelay` says when the URL has no
+    /// `tcp_nodelay=true|false` parameter (which wins, so that operators can change it without a
+    /// rebuild); `None` for [`DEFAULT_TCP_NODELAY`].
+    pub fn with_tcp_nodelay(
+        url: &str,
+        operation_timeout: Duration,
+        connect_timeout: Duration,
+        tcp_nodelay: Option<bool>,
+    ) -> Result<Self> {
         // The URL may carry a password: never echo it, nor redis-rs's message about it.
         let invalid = |_| Error::new(ErrorKind::InvalidUrl, "the Redis URL could not be parsed");
+        let nodelay = tcp_nodelay_parameter(url)?
+            .or(tcp_nodelay)
+            .unwrap_or(DEFAULT_TCP_NODELAY);
         let info = url
             .into_connection_info()
             .map_err(invalid)?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+            .set_tcp_settings(TcpSettings::default().set_nodelay(nodelay));
         let client = redis::Client::open(info).map_err(invalid)?;
         // No response timeout of redis-rs's own: `run` bounds every command, connection included.
         let config = ConnectionManagerConfig::new()
@@ -464,5 +511,21 @@ impl Backend for RedisBackend {
             .run(redis::cmd("DEL").arg(tag).query_async(&mut connection))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_may_set_tcp_nodelay() {
+        let read = |url| tcp_nodelay_parameter(url).ok().flatten();
+        assert_eq!(read("redis://127.0.0.1:6379"), None);
+        assert_eq!(read("redis://127.0.0.1/?tcp_nodelay=false"), Some(false));
+        assert_eq!(read("redis://h/0?protocol=resp3&tcp_nodelay=on"), Some(true));
+        assert_eq!(read("redis://h/?tcp_nodelay=0#fragment"), Some(false));
+        let error = tcp_nodelay_parameter("redis://h/?tcp_nodelay=maybe").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidUrl);
     }
 }
