@@ -191,7 +191,11 @@ impl Client {
             Client::Manager(connection) => raw_read(connection, size, id).await,
             Client::CachedCrate(store) => {
                 let key = crate_key(size, id);
-                match store.async_cache_get(&key).await.map_err(|e| e.to_string())? {
+                match store
+                    .async_cache_get(&key)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     Some(row) => Ok(row),
                     None => {
                         let row = load(id, size).await;
@@ -203,10 +207,10 @@ impl Client {
                     }
                 }
             }
-            Client::Ours(cache) | Client::OursMemory(cache) => Ok(cached_row(cache, size, id).await),
-            Client::Moka(cache) => Ok(cache
-                .get_with(crate_key(size, id), load(id, size))
-                .await),
+            Client::Ours(cache) | Client::OursMemory(cache) => {
+                Ok(cached_row(cache, size, id).await)
+            }
+            Client::Moka(cache) => Ok(cache.get_with(crate_key(size, id), load(id, size)).await),
         }
     }
 

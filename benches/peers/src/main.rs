@@ -79,8 +79,16 @@ fn list(name: &str, all: &[usize]) -> Vec<usize> {
 
 fn main() {
     let flag = |name: &str| std::env::args().any(|arg| arg == name);
+    if flag("--timer") {
+        timer_cost();
+        return;
+    }
     let quick = flag("--quick");
-    let (workers, sizes, tasks) = (list("workers", &WORKERS), list("sizes", &SIZES), list("tasks", &TASKS));
+    let (workers, sizes, tasks) = (
+        list("workers", &WORKERS),
+        list("sizes", &SIZES),
+        list("tasks", &TASKS),
+    );
     let partial = workers.len() < WORKERS.len()
         || sizes.len() < SIZES.len()
         || tasks.len() < TASKS.len()
@@ -132,9 +140,8 @@ fn main() {
                     continue;
                 }
                 for &tasks in &settings.tasks {
-                    let measured = runtime.block_on(measure_point(
-                        &url, workers, size, tasks, write, &settings,
-                    ));
+                    let measured = runtime
+                        .block_on(measure_point(&url, workers, size, tasks, write, &settings));
                     points.extend(measured);
                 }
             }
@@ -188,7 +195,10 @@ async fn measure_point(
         let mut client = kind.connect(url).await;
         // Fill every key the point reads, so that reads are hits.
         for id in 0..16 {
-            client.read(size, id).await.expect("the first read fills the key");
+            client
+                .read(size, id)
+                .await
+                .expect("the first read fills the key");
             client.read(size, id).await.expect("a hit");
         }
         clients.push((kind, client));
@@ -206,8 +216,10 @@ async fn measure_point(
         for index in order {
             let (kind, client) = &clients[index];
             let embedded = Kind::EMBEDDED.contains(kind);
-            let calls = settings.base_calls * tasks.clamp(1, 32) / by_size * if embedded { 20 } else { 1 };
-            let (rate, latencies) = run_calls(client, tasks, calls, size, write.then(|| row.clone())).await;
+            let calls =
+                settings.base_calls * tasks.clamp(1, 32) / by_size * if embedded { 20 } else { 1 };
+            let (rate, latencies) =
+                run_calls(client, tasks, calls, size, write.then(|| row.clone())).await;
             let entry = per_kind.entry(index).or_default();
             entry.0.push(rate);
             entry.1.extend(latencies);
@@ -230,7 +242,11 @@ async fn measure_point(
             }
         })
         .collect();
-    assert_eq!(LOADS.load(Relaxed), loads_before, "every measured read was a hit");
+    assert_eq!(
+        LOADS.load(Relaxed),
+        loads_before,
+        "every measured read was a hit"
+    );
     points
 }
 
@@ -254,10 +270,7 @@ async fn run_calls(
                     let id = ((task + call) % 16) as u64;
                     let began = Instant::now();
                     match &write {
-                        Some(row) => client
-                            .write(size, id, row.clone())
-                            .await
-                            .expect("a write"),
+                        Some(row) => client.write(size, id, row.clone()).await.expect("a write"),
                         None => {
                             client.read(size, id).await.expect("a read");
                         }
@@ -327,7 +340,9 @@ fn write_throughput_tables(report: &mut String, points: &[Point]) {
                             continue;
                         };
                         let ratio = best_raw(points, point)
-                            .map(|best| format!("{:.2}", point.calls_per_second / best.calls_per_second))
+                            .map(|best| {
+                                format!("{:.2}", point.calls_per_second / best.calls_per_second)
+                            })
                             .unwrap_or_default();
                         let _ = writeln!(
                             report,
@@ -518,4 +533,74 @@ fn write_outages(report: &mut String, results: &[Outage], settings: &Settings) {
             );
         }
     }
+}
+
+/// A future that is pending once, as a command is until its reply arrives.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// What the operation timeout around each command costs: 64 tasks on one worker await a future
+/// that is pending once, bare and inside `tokio::time::timeout`, in alternating rounds.
+fn timer_cost() {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 20_000;
+    let runtime = runtime(1);
+    let round = |timed: bool| {
+        runtime.block_on(async move {
+            let started = Instant::now();
+            let handles: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        for _ in 0..PER_TASK {
+                            if timed {
+                                let bounded = tokio::time::timeout(
+                                    Duration::from_millis(100),
+                                    YieldOnce(false),
+                                );
+                                bounded.await.expect("never times out");
+                            } else {
+                                YieldOnce(false).await;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.await.expect("a task panicked");
+            }
+            started.elapsed().as_secs_f64() * 1e9 / (TASKS * PER_TASK) as f64
+        })
+    };
+    let (mut bare, mut timed) = (Vec::new(), Vec::new());
+    for index in 0..10 {
+        if index % 2 == 0 {
+            bare.push(round(false));
+            timed.push(round(true));
+        } else {
+            timed.push(round(true));
+            bare.push(round(false));
+        }
+    }
+    bare.sort_by(f64::total_cmp);
+    timed.sort_by(f64::total_cmp);
+    println!(
+        "64 tasks, 1 worker: a pending-once future takes {:.0} ns bare, {:.0} ns inside tokio::time::timeout (median of 10 rounds): the timer costs {:.0} ns per command",
+        bare[5],
+        timed[5],
+        timed[5] - bare[5]
+    );
 }

@@ -30,12 +30,16 @@ fn color(kind: Kind) -> RGBColor {
 
 /// Throughput of hits against tasks: one panel per worker count and value size.
 pub fn throughput(dir: &Path, points: &[Point]) {
-    panels(dir, "throughput.svg", points, "calls/s", |p| p.calls_per_second);
+    panels(dir, "throughput.svg", points, "calls/s", |p| {
+        p.calls_per_second
+    });
 }
 
 /// p99 latency of hits against tasks.
 pub fn p99(dir: &Path, points: &[Point]) {
-    panels(dir, "p99.svg", points, "p99 µs", |p| p.p99.as_secs_f64() * 1e6);
+    panels(dir, "p99.svg", points, "p99 µs", |p| {
+        p.p99.as_secs_f64() * 1e6
+    });
 }
 
 fn panels(dir: &Path, file: &str, points: &[Point], axis: &str, value: impl Fn(&Point) -> f64) {
@@ -48,7 +52,12 @@ fn panels(dir: &Path, file: &str, points: &[Point], axis: &str, value: impl Fn(&
         let size = SIZES[index % SIZES.len()];
         let selected: Vec<&Point> = points
             .iter()
-            .filter(|p| p.workers == workers && p.size == size && !p.write && !Kind::EMBEDDED.contains(&p.kind))
+            .filter(|p| {
+                p.workers == workers
+                    && p.size == size
+                    && !p.write
+                    && !Kind::EMBEDDED.contains(&p.kind)
+            })
             .collect();
         let top = selected.iter().map(|p| value(p)).fold(1.0, f64::max) * 1.1;
         let caption = format!(
@@ -87,7 +96,11 @@ fn panels(dir: &Path, file: &str, points: &[Point], axis: &str, value: impl Fn(&
                 .label(kind.label())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
             chart
-                .draw_series(series.into_iter().map(|(x, y)| Circle::new((x, y), 3, style.filled())))
+                .draw_series(
+                    series
+                        .into_iter()
+                        .map(|(x, y)| Circle::new((x, y), 3, style.filled())),
+                )
                 .expect("points");
         }
         chart
@@ -117,7 +130,11 @@ pub fn outages(dir: &Path, outages: &[Outage]) {
             * 1.1;
         let mut chart = ChartBuilder::on(area)
             .caption(
-                if frozen { "Redis frozen: call latency (ms)" } else { "Redis killed: call latency (ms)" },
+                if frozen {
+                    "Redis frozen: call latency (ms)"
+                } else {
+                    "Redis killed: call latency (ms)"
+                },
                 ("sans-serif", 20),
             )
             .margin(10)
@@ -150,7 +167,10 @@ pub fn outages(dir: &Path, outages: &[Outage]) {
                 .draw_series([Rectangle::new([(0.0, y + 0.2), (p99, y + 0.8)], fill)])
                 .expect("a bar");
             chart
-                .draw_series([PathElement::new(vec![(max, y + 0.1), (max, y + 0.9)], BLACK.stroke_width(2))])
+                .draw_series([PathElement::new(
+                    vec![(max, y + 0.1), (max, y + 0.9)],
+                    BLACK.stroke_width(2),
+                )])
                 .expect("a tick");
         }
     }
