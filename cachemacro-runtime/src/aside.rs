@@ -24,7 +24,7 @@ use crate::resilience::{current_fault, failing_on_faults, Failure};
 /// Cache-aside for a function returning a plain value: every value is stored.
 pub async fn cached_value<T, L>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     loader: L,
@@ -41,7 +41,7 @@ where
 /// Cache-aside for a function returning `Result`: `Ok` values are stored, errors returned as is.
 pub async fn cached_result<T, E, L>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     loader: L,
@@ -60,7 +60,7 @@ where
 /// negative ttl (against lookups of absent rows hammering the database) unless that is off.
 pub async fn cached_option<T, L>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     loader: L,
@@ -76,7 +76,7 @@ where
 
 async fn cached<R, M, L>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     loader: L,
@@ -88,7 +88,7 @@ where
     L: Loader<R>,
 {
     let convert = failure.converter(cache, policy);
-    let call = Call::new(cache, &key, tags, policy);
+    let call = Call::new(cache, key, tags, policy);
     let served = serve::<R, M, L>(&call, loader, &sharing, convert);
     failing_on_faults(convert, served).await
 }

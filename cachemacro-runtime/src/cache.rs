@@ -219,7 +219,7 @@ impl Cache {
         let key = self.full_key(key);
         crate::aside::cached_value(
             self,
-            key,
+            &key,
             &[],
             &policy,
             InCaller(load),
@@ -247,7 +247,7 @@ impl Cache {
         let key = self.full_key(key);
         crate::aside::cached_result(
             self,
-            key,
+            &key,
             &[],
             &policy,
             InCaller(load),

@@ -21,7 +21,7 @@ use crate::resilience::{failing_on_faults, Failure, Pending};
 /// Write-through for a function returning a plain value: runs it, then stores its value.
 pub async fn put_value<T>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = T>,
@@ -30,7 +30,7 @@ pub async fn put_value<T>(
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<T, PlainMode>(cache, &key, tags, policy, body, failure).await
+    put::<T, PlainMode>(cache, key, tags, policy, body, failure).await
 }
 
 /// Write-through for a function returning `Result`: on `Ok` stores the value; on `Err` removes
@@ -38,7 +38,7 @@ where
 /// the error untouched.
 pub async fn put_result<T, E>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = Result<T, E>>,
@@ -47,14 +47,14 @@ pub async fn put_result<T, E>(
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<Result<T, E>, ResultMode>(cache, &key, tags, policy, body, failure).await
+    put::<Result<T, E>, ResultMode>(cache, key, tags, policy, body, failure).await
 }
 
 /// Write-through for a function returning `Option`: `Some` is stored, `None` stored for the
 /// negative ttl or else removed.
 pub async fn put_option<T>(
     cache: &Cache,
-    key: String,
+    key: &str,
     tags: &[String],
     policy: &Policy,
     body: impl Future<Output = Option<T>>,
@@ -63,7 +63,7 @@ pub async fn put_option<T>(
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<Option<T>, OptionMode>(cache, &key, tags, policy, body, failure).await
+    put::<Option<T>, OptionMode>(cache, key, tags, policy, body, failure).await
 }
 
 async fn put<R, M: Mode<R>>(

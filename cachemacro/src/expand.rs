@@ -22,7 +22,7 @@
 //         let __tags: [::std::string::String; 0] = [];
 //         ::cachemacro_runtime::__private::cached_result(
 //             &__cache,
-//             __key,
+//             &__key,
 //             &__tags,
 //             &__CACHEMACRO_POLICY,
 //             ::cachemacro_runtime::__private::Detached(move || async move {
@@ -186,7 +186,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         #let_tags
         #private::#cached(
             &#cache,
-            #key,
+            &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
             #loader,
@@ -298,7 +298,7 @@ fn cache_init(args: &Args, private: &TokenStream) -> TokenStream {
 fn let_tags(args: &Args, private: &TokenStream, local: &Ident) -> TokenStream {
     let tags = key::tags(args, private);
     let count = Literal::usize_unsuffixed(tags.len());
-    quote!(let #local: [::std::string::String; #count] = [#(#tags),*];)
+    quote!(let #local: [::std::string::String; #count] = [#(::std::string::String::from(#tags)),*];)
 }
 
 /// How a cache error becomes a value of `output`, picked by autoref specialization as the
@@ -677,14 +677,14 @@ mod tests {
         );
         assert!(
             text.contains(
-                "let__tags:[::std::string::String;2]=[{letmut__builder=\
+                "let__tags:[::std::string::String;2]=[::std::string::String::from({letmut__builder=\
                  ::cachemacro_runtime::__private::tag_builder(32);\
-                 __builder.literal(\"org:\");__builder.value(&org);__builder.finish()},{"
+                 __builder.literal(\"org:\");__builder.value(&org);__builder.finish()}),"
             ),
             "{text}"
         );
         assert!(
-            text.contains("cached_value(&__cache,__key,&__tags,&__CACHEMACRO_POLICY,"),
+            text.contains("cached_value(&__cache,&__key,&__tags,&__CACHEMACRO_POLICY,"),
             "{text}"
         );
         let untagged = expanded(
@@ -990,7 +990,7 @@ mod tests {
         assert!(text.contains("__builder.literal(\"@v2\");"), "{text}");
         assert!(
             text.contains(
-                "::cachemacro_runtime::__private::put_result(&__cache,__key,&__tags,\
+                "::cachemacro_runtime::__private::put_result(&__cache,&__key,&__tags,\
                  &__CACHEMACRO_POLICY,asyncmove{"
             ),
             "{text}"
@@ -1024,14 +1024,16 @@ mod tests {
         );
         assert!(
             text.contains(
-                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![{letmut__builder=\
+                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![\
+                 ::std::string::String::from({letmut__builder=\
                  ::cachemacro_runtime::__private::key_builder(&__cache,"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![{letmut__builder=\
+                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![\
+                 ::std::string::String::from({letmut__builder=\
                  ::cachemacro_runtime::__private::tag_builder("
             ),
             "{text}"

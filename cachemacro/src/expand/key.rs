@@ -1,7 +1,8 @@
 //! Rendering keys and tags: from a template, or for `#[cached]` without `key`, from the
 //! function's path and parameters.
 //!
-//! Each rendering is a block that evaluates to a `String`:
+//! Each rendering is a block that evaluates to a `Key`, which holds a short key inline, so that
+//! rendering the key of a hit allocates nothing:
 //!
 //! ```text
 //! {

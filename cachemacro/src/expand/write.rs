@@ -22,7 +22,7 @@
 //!     let __tags: [::std::string::String; 1] = [{ /* "org:", user.org */ }];
 //!     ::cachemacro_runtime::__private::put_result(
 //!         &__cache,
-//!         __key,
+//!         &__key,
 //!         &__tags,
 //!         &__CACHEMACRO_POLICY,
 //!         async move { /* fake return */ { db::save(user).await } },
@@ -49,8 +49,8 @@
 //!         ::cachemacro_runtime::__private::Policy::new();
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     // Both `::std::vec::Vec<::std::string::String>`:
-//!     let __keys = ::std::vec![{ /* "product:", id */ }];
-//!     let __tags = ::std::vec![{ /* "vendor:", vendor_id */ }];
+//!     let __keys = ::std::vec![::std::string::String::from({ /* "product:", id */ })];
+//!     let __tags = ::std::vec![::std::string::String::from({ /* "vendor:", vendor_id */ })];
 //!     ::cachemacro_runtime::__private::invalidate_after_result(
 //!         &__cache,
 //!         __keys,
@@ -103,7 +103,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
         #let_tags
         #private::#put(
             &#cache,
-            #key,
+            &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
             #body_future,
@@ -123,7 +123,11 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let keys = args.keys.iter().flat_map(|keys| &keys.value);
     let keys =
         keys.map(|template| key::render(template, &private, Start::CachePrefix(&cache), None));
+    let keys = keys.map(|key| quote!(::std::string::String::from(#key)));
     let tags = key::tags(args, &private);
+    let tags = tags
+        .iter()
+        .map(|tag| quote!(::std::string::String::from(#tag)));
     let invalidate = match func.returns {
         Returns::Result => quote!(invalidate_after_result),
         Returns::Option | Returns::Plain => quote!(invalidate_after),
