@@ -88,6 +88,17 @@ pub mod __private {
         KeyBuilder::with_capacity(capacity)
     }
 
+    /// A builder for the key of a tag's epoch: the cache's prefix and the epoch's mark, then the
+    /// tag. A cached function hands its tags to the runtime in this form, which a hit reads as
+    /// it is and whose tail is the tag's name.
+    pub fn epoch_key_builder(cache: &Cache, capacity: usize) -> KeyBuilder {
+        let prefix = &cache.inner.key_prefix;
+        let mark = crate::cache::EPOCH_MARK;
+        let mut builder = KeyBuilder::with_capacity(prefix.len() + mark.len() + capacity);
+        builder.literal(prefix).literal(mark);
+        builder
+    }
+
     /// A key builder that starts with the cache's prefix.
     pub fn key_builder(cache: &Cache, capacity: usize) -> KeyBuilder {
         let prefix = &cache.inner.key_prefix;

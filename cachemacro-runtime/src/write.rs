@@ -14,6 +14,7 @@ use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fill::{begin, encode, Ticket};
+use crate::key::Key;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
 use crate::resilience::{failing_on_faults, Failure, Pending};
@@ -22,7 +23,7 @@ use crate::resilience::{failing_on_faults, Failure, Pending};
 pub async fn put_value<T>(
     cache: &Cache,
     key: &str,
-    tags: &[String],
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = T>,
     failure: Failure<T>,
@@ -39,7 +40,7 @@ where
 pub async fn put_result<T, E>(
     cache: &Cache,
     key: &str,
-    tags: &[String],
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = Result<T, E>>,
     failure: Failure<Result<T, E>>,
@@ -55,7 +56,7 @@ where
 pub async fn put_option<T>(
     cache: &Cache,
     key: &str,
-    tags: &[String],
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = Option<T>>,
     failure: Failure<Option<T>>,
@@ -69,7 +70,7 @@ where
 async fn put<R, M: Mode<R>>(
     cache: &Cache,
     key: &str,
-    tags: &[String],
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = R>,
     failure: Failure<R>,

@@ -19,7 +19,7 @@
 //             __builder.value(&id);
 //             __builder.finish()
 //         };
-//         let __tags: [::std::string::String; 0] = [];
+//         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
 //         ::cachemacro_runtime::__private::cached_result(
 //             &__cache,
 //             &__key,
@@ -148,7 +148,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
 
     let cache_init = cache_init(args, &private);
     let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, &private, &tags);
+    let let_tags = let_tags(args, &private, &cache, &tags);
     let policy = policy(args, func.returns, &private);
     let cached = by_return("cached", func.returns);
     // The cached type, with `impl Trait` erased so it can be written inside the body.
@@ -293,12 +293,12 @@ fn cache_init(args: &Args, private: &TokenStream) -> TokenStream {
     }
 }
 
-/// `let #local: [String; N] = [..];` with the rendered `tags`; the type is written out so that
-/// an empty array has one too.
-fn let_tags(args: &Args, private: &TokenStream, local: &Ident) -> TokenStream {
-    let tags = key::tags(args, private);
+/// `let #local: [Key; N] = [..];` with the `tags`, each rendered as the key of its epoch in the
+/// cache held in `cache`; the type is written out so that an empty array has one too.
+fn let_tags(args: &Args, private: &TokenStream, cache: &Ident, local: &Ident) -> TokenStream {
+    let tags = key::tags(args, private, key::Start::EpochOf(cache));
     let count = Literal::usize_unsuffixed(tags.len());
-    quote!(let #local: [::std::string::String; #count] = [#(::std::string::String::from(#tags)),*];)
+    quote!(let #local: [#private::Key; #count] = [#(#tags),*];)
 }
 
 /// How a cache error becomes a value of `output`, picked by autoref specialization as the
@@ -654,7 +654,7 @@ mod tests {
     }
 
     #[test]
-    fn tags_have_no_prefix_and_keys_a_version() {
+    fn tags_render_as_epoch_keys_and_keys_carry_a_version() {
         let text = expanded(
             quote!(
                 key = "user:<id>",
@@ -677,9 +677,9 @@ mod tests {
         );
         assert!(
             text.contains(
-                "let__tags:[::std::string::String;2]=[::std::string::String::from({letmut__builder=\
-                 ::cachemacro_runtime::__private::tag_builder(32);\
-                 __builder.literal(\"org:\");__builder.value(&org);__builder.finish()}),"
+                "let__tags:[::cachemacro_runtime::__private::Key;2]=[{letmut__builder=\
+                 ::cachemacro_runtime::__private::epoch_key_builder(&__cache,32);\
+                 __builder.literal(\"org:\");__builder.value(&org);__builder.finish()},{"
             ),
             "{text}"
         );
@@ -696,7 +696,7 @@ mod tests {
             ),
         );
         assert!(
-            untagged.contains("let__tags:[::std::string::String;0]=[];"),
+            untagged.contains("let__tags:[::cachemacro_runtime::__private::Key;0]=[];"),
             "{untagged}"
         );
         assert!(

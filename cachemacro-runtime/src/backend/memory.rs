@@ -181,10 +181,10 @@ impl Backend for MemoryBackend {
         Ok(self.entries.get(key).map(|entry| entry.bytes))
     }
 
-    async fn read(
+    async fn read<K: AsRef<str> + Sync>(
         &self,
         key: &str,
-        tags: &[String],
+        tags: &[K],
         _touch: Option<Duration>,
     ) -> Result<Found<Arc<[u8]>>> {
         // Entries stored as sliding restart their own ttl on every read (see `EntryTtl`), so a
@@ -203,7 +203,7 @@ impl Backend for MemoryBackend {
         let entry = self.entries.get(key).map(|entry| entry.bytes);
         let epochs = tags
             .iter()
-            .map(|tag| meta.epochs.get(tag, now).copied())
+            .map(|tag| meta.epochs.get(tag.as_ref(), now).copied())
             .collect();
         Ok(Found { entry, epochs })
     }

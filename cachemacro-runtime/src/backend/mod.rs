@@ -102,10 +102,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Reads the entry under `key` and the epochs of `tags` (epoch keys) in one round trip;
     /// with `touch`, also restarts the entry's ttl at that (sliding expiry).
-    fn read(
+    fn read<K: AsRef<str> + Sync>(
         &self,
         key: &str,
-        tags: &[String],
+        tags: &[K],
         touch: Option<Duration>,
     ) -> impl Future<Output = Result<Found<Self::Bytes>>> + Send;
 

@@ -266,10 +266,10 @@ impl Backend for RedisBackend {
             .await
     }
 
-    async fn read(
+    async fn read<K: AsRef<str> + Sync>(
         &self,
         key: &str,
-        tags: &[String],
+        tags: &[K],
         touch: Option<Duration>,
     ) -> Result<Found<Vec<u8>>> {
         let mut connection = self.connection.clone();
@@ -297,7 +297,7 @@ impl Backend for RedisBackend {
                     None => pipeline.cmd("GET").arg(key),
                 };
                 for tag in tags {
-                    pipeline.cmd("GET").arg(tag);
+                    pipeline.cmd("GET").arg(tag.as_ref());
                 }
                 let mut values: Vec<Option<Vec<u8>>> =
                     self.run(pipeline.query_async(&mut connection)).await?;

@@ -19,7 +19,8 @@
 //!             .ttl(::core::time::Duration::from_millis(3600000));
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* "user:", user.id */ };
-//!     let __tags: [::std::string::String; 1] = [{ /* "org:", user.org */ }];
+//!     // Each tag as the key of its epoch: the cache's prefix, `tag#`, then the tag.
+//!     let __tags: [::cachemacro_runtime::__private::Key; 1] = [{ /* "org:", user.org */ }];
 //!     ::cachemacro_runtime::__private::put_result(
 //!         &__cache,
 //!         &__key,
@@ -88,7 +89,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let tags = local("__tags");
     let cache_init = cache_init(args, &private);
     let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, &private, &tags);
+    let let_tags = let_tags(args, &private, &cache, &tags);
     let policy = policy(args, func.returns, &private);
     let put = by_return("put", func.returns);
     let output = erase_impl_trait(&func.output);
@@ -124,7 +125,7 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let keys =
         keys.map(|template| key::render(template, &private, Start::CachePrefix(&cache), None));
     let keys = keys.map(|key| quote!(::std::string::String::from(#key)));
-    let tags = key::tags(args, &private);
+    let tags = key::tags(args, &private, Start::Empty);
     let tags = tags
         .iter()
         .map(|tag| quote!(::std::string::String::from(#tag)));
