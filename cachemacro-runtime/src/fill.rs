@@ -208,7 +208,7 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
         match begin(call, Some(&token)).await {
             Some((ticket, locked, current)) if locked => {
                 let found =
-                    current.and_then(|bytes| usable::<V>(call, bytes, ticket.stamps_epochs()));
+                    current.and_then(|bytes| usable::<V>(call, bytes, &ticket.stamps_epochs()));
                 return match found {
                     Some((value, bytes)) => {
                         finish(ticket, None).await;
@@ -520,17 +520,17 @@ async fn usable_entry<V: DeserializeOwned>(call: &Call<'_>) -> Option<(V, Arc<[u
         Ok(found) => (Arc::<[u8]>::from(found.entry?.as_ref()), found.epochs),
         Err(_) => return None,
     });
-    usable(call, bytes, epochs)
+    usable(call, bytes, &epochs)
 }
 
 fn usable<V: DeserializeOwned>(
     call: &Call<'_>,
     bytes: Arc<[u8]>,
-    epochs: Vec<Option<Token>>,
+    epochs: &[Option<Token>],
 ) -> Option<(V, Arc<[u8]>)> {
     let envelope = envelope::decode(&bytes).ok()?;
     if envelope.is_expired_at(envelope::now_ms())
-        || !envelope.stamps.match_epochs(call.tag_names(), &epochs)
+        || !envelope.stamps.match_epochs(call.tag_names(), epochs)
     {
         return None;
     }
