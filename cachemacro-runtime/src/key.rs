@@ -27,7 +27,7 @@ const fn is_path_plain(byte: u8) -> bool {
 /// The bytes of a [`Key`] held inline: enough for most keys, and a `Key` of 128 bytes.
 const INLINE: usize = 103;
 
-/// A rendered key: held inline up to [`INLINE`] bytes, so rendering the key of a hit costs no
+/// A rendered key: held inline up to 103 bytes, so rendering the key of a hit costs no
 /// allocation, and on the heap once longer. Derefs to the key's text.
 #[derive(Clone)]
 pub struct Key {
@@ -460,6 +460,7 @@ mod tests {
             assert_eq!(String::from(key), expected);
         }
         assert_eq!(std::mem::size_of::<Key>(), 128);
+        assert_eq!(INLINE, 103, "as the documentation of `Key` says");
         assert_eq!(Key::from("a:b").as_str(), "a:b");
     }
 }
