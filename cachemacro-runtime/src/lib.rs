@@ -83,7 +83,8 @@ pub mod __private {
         cache.clone()
     }
 
-    /// A builder for a tag: tags are not prefixed (their index is).
+    /// A builder for a tag by name, as `#[cache_invalidate]` hands it over: tags are not prefixed
+    /// (the keys of their epochs are).
     pub fn tag_builder(capacity: usize) -> KeyBuilder {
         KeyBuilder::with_capacity(capacity)
     }
