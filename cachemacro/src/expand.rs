@@ -1024,16 +1024,18 @@ mod tests {
         );
         assert!(
             text.contains(
-                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![\
-                 ::std::string::String::from({letmut__builder=\
+                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![<::std::string::\
+                 Stringas::core::convert::From<::cachemacro_runtime::__private::Key>>::from(\
+                 {letmut__builder=\
                  ::cachemacro_runtime::__private::key_builder(&__cache,"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![\
-                 ::std::string::String::from({letmut__builder=\
+                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![<::std::string::\
+                 Stringas::core::convert::From<::cachemacro_runtime::__private::Key>>::from(\
+                 {letmut__builder=\
                  ::cachemacro_runtime::__private::tag_builder("
             ),
             "{text}"

@@ -49,9 +49,10 @@
 //!     static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
 //!         ::cachemacro_runtime::__private::Policy::new();
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
-//!     // Both `::std::vec::Vec<::std::string::String>`:
-//!     let __keys = ::std::vec![::std::string::String::from({ /* "product:", id */ })];
-//!     let __tags = ::std::vec![::std::string::String::from({ /* "vendor:", vendor_id */ })];
+//!     // Both `::std::vec::Vec<::std::string::String>`, each item
+//!     // `<::std::string::String as ::core::convert::From<Key>>::from({ .. })`:
+//!     let __keys = ::std::vec![/* "product:", id */];
+//!     let __tags = ::std::vec![/* "vendor:", vendor_id */];
 //!     ::cachemacro_runtime::__private::invalidate_after_result(
 //!         &__cache,
 //!         __keys,
@@ -115,6 +116,11 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     with_body(func, &func.sig, statements)
 }
 
+/// The rendered `key` as a `String`, spelled out in full so that it resolves without the prelude.
+fn owned(private: &TokenStream, key: &TokenStream) -> TokenStream {
+    quote!(<::std::string::String as ::core::convert::From<#private::Key>>::from(#key))
+}
+
 pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let private = private_path(args);
     let cache = local("__cache");
@@ -124,11 +130,9 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let keys = args.keys.iter().flat_map(|keys| &keys.value);
     let keys =
         keys.map(|template| key::render(template, &private, Start::CachePrefix(&cache), None));
-    let keys = keys.map(|key| quote!(::std::string::String::from(#key)));
+    let keys: Vec<TokenStream> = keys.map(|key| owned(&private, &key)).collect();
     let tags = key::tags(args, &private, Start::Empty);
-    let tags = tags
-        .iter()
-        .map(|tag| quote!(::std::string::String::from(#tag)));
+    let tags = tags.iter().map(|tag| owned(&private, tag));
     let invalidate = match func.returns {
         Returns::Result => quote!(invalidate_after_result),
         Returns::Option | Returns::Plain => quote!(invalidate_after),
