@@ -105,28 +105,36 @@ async fn sliding(cache: &Cache, id: u64) -> Profile {
     Profile::load(id)
 }
 
+/// Its key names the function by its path: `hit_allocations::default_key(1)`.
+#[cached(ttl = "1h", cache = cache)]
+async fn default_key(cache: &Cache, id: u64) -> Profile {
+    Profile::load(id)
+}
+
 const ID: u64 = 1;
 const ORG: u64 = 7;
 
-/// Allocations per hit of each cached function on `cache`, in the order plain, tagged, sliding;
-/// every counted call is checked to be a hit.
-async fn cached_cases(cache: &Cache) -> [f64; 3] {
+/// Allocations per hit of each cached function on `cache`, in the order plain, tagged, sliding,
+/// default key; every counted call is checked to be a hit.
+async fn cached_cases(cache: &Cache) -> [f64; 4] {
     let expected = Profile::load(ID);
     assert_eq!(plain(cache, ID).await, expected);
     assert_eq!(tagged(cache, ORG, ID).await, expected);
     assert_eq!(sliding(cache, ID).await, expected);
+    assert_eq!(default_key(cache, ID).await, expected);
     let loads = cache.stats().loads;
     let hits = cache.stats().hits;
     let counts = [
         per_call(|| plain(cache, ID)).await,
         per_call(|| tagged(cache, ORG, ID)).await,
         per_call(|| sliding(cache, ID)).await,
+        per_call(|| default_key(cache, ID)).await,
     ];
     let stats = cache.stats();
     assert_eq!(stats.loads, loads, "a measured call loaded: {stats:?}");
     assert_eq!(
         stats.hits - hits,
-        6 * u64::from(HITS),
+        8 * u64::from(HITS),
         "every call hit: {stats:?}"
     );
     counts
@@ -218,6 +226,7 @@ fn a_hit_allocates_no_more_than_its_baseline() {
             ("memory plain", memory[0], decoding, decode),
             ("memory tagged", memory[1], decoding, decode),
             ("memory sliding", memory[2], decoding, decode),
+            ("memory default key", memory[3], decoding, decode),
             ("redis plain", redis[0], "raw GET + decode", raw[0]),
             (
                 "redis tagged",
@@ -226,6 +235,7 @@ fn a_hit_allocates_no_more_than_its_baseline() {
                 raw[1],
             ),
             ("redis sliding", redis[2], "raw GETEX + decode", raw[2]),
+            ("redis default key", redis[3], "raw GET + decode", raw[0]),
         ];
         cases.map(|(case, per_hit, baseline, baseline_per_hit)| Row {
             case,
@@ -235,12 +245,12 @@ fn a_hit_allocates_no_more_than_its_baseline() {
         })
     });
     println!(
-        "{:<16} {:>9}   {:<26} {:>9}",
+        "{:<18} {:>9}   {:<26} {:>9}",
         "case", "allocs", "baseline", "allocs"
     );
     for row in &rows {
         println!(
-            "{:<16} {:>9.2}   {:<26} {:>9.2}",
+            "{:<18} {:>9.2}   {:<26} {:>9.2}",
             row.case, row.per_hit, row.baseline, row.baseline_per_hit
         );
     }
