@@ -16,6 +16,7 @@ use crate::call::Call;
 use crate::envelope::{self, Envelope};
 use crate::error::Error;
 use crate::fill::fill;
+use crate::key::Key;
 use crate::loader::Loader;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode, Sharing};
 use crate::policy::Policy;
@@ -24,8 +25,8 @@ use crate::resilience::{current_fault, failing_on_faults, Failure};
 /// Cache-aside for a function returning a plain value: every value is stored.
 pub async fn cached_value<T, L>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     loader: L,
     sharing: Sharing<T>,
@@ -41,8 +42,8 @@ where
 /// Cache-aside for a function returning `Result`: `Ok` values are stored, errors returned as is.
 pub async fn cached_result<T, E, L>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     loader: L,
     sharing: Sharing<Result<T, E>>,
@@ -60,8 +61,8 @@ where
 /// negative ttl (against lookups of absent rows hammering the database) unless that is off.
 pub async fn cached_option<T, L>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     loader: L,
     sharing: Sharing<Option<T>>,
@@ -76,8 +77,8 @@ where
 
 async fn cached<R, M, L>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     loader: L,
     sharing: Sharing<R>,
@@ -88,7 +89,7 @@ where
     L: Loader<R>,
 {
     let convert = failure.converter(cache, policy);
-    let call = Call::new(cache, &key, tags, policy);
+    let call = Call::new(cache, key, tags, policy);
     let served = serve::<R, M, L>(&call, loader, &sharing, convert);
     failing_on_faults(convert, served).await
 }
@@ -175,7 +176,7 @@ async fn read<V: DeserializeOwned>(call: &Call<'_>) -> Read<V> {
     let counters = &cache.inner.counters;
     let touch = call.policy.sliding.then(|| call.ttl());
     let read = with_backend!(&cache.inner.store, backend => {
-        match backend.read(call.key, &call.tag_keys, touch).await {
+        match backend.read(call.key, call.tags, touch).await {
             Ok(Found { entry: Some(bytes), epochs }) => judge(call, bytes.as_ref(), &epochs),
             Ok(Found { entry: None, .. }) => Read::Miss,
             Err(error) => {
@@ -210,7 +211,7 @@ fn judge<V: DeserializeOwned>(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u6
     };
     // Stamped before one of its tags was invalidated (or its epoch evicted): the entry may
     // predate the change that invalidation announced.
-    if !envelope.stamps.match_epochs(call.tags, epochs) {
+    if !envelope.stamps.match_epochs(call.tag_names(), epochs) {
         return Read::Miss;
     }
     // A sliding entry lives as long as it is read: only the backend's ttl says when it ends.

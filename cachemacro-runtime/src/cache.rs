@@ -19,6 +19,9 @@ use crate::policy::Policy;
 use crate::resilience::{Failure, OnCacheError, Pending, PendingInvalidations};
 use crate::stats::{Counters, Stats};
 
+/// What separates the cache's prefix from the tag in the key of a tag's epoch.
+pub(crate) const EPOCH_MARK: &str = "tag#";
+
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(100);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -123,7 +126,7 @@ impl Cache {
             let Some(bytes) = found.entry else { return Ok(None) };
             let envelope = envelope::decode(bytes.as_ref())?;
             if envelope.is_expired_at(envelope::now_ms())
-                || !envelope.stamps.match_epochs(&names, &found.epochs)
+                || !envelope.stamps.match_epochs(names.iter().map(String::as_str), &found.epochs)
             {
                 return Ok(None);
             }
@@ -219,7 +222,7 @@ impl Cache {
         let key = self.full_key(key);
         crate::aside::cached_value(
             self,
-            key,
+            &key,
             &[],
             &policy,
             InCaller(load),
@@ -247,7 +250,7 @@ impl Cache {
         let key = self.full_key(key);
         crate::aside::cached_result(
             self,
-            key,
+            &key,
             &[],
             &policy,
             InCaller(load),
@@ -278,7 +281,14 @@ impl Cache {
 
     /// The key of the epoch of `tag`, inside this cache's prefix.
     pub(crate) fn epoch_key(&self, tag: &str) -> String {
-        [self.inner.key_prefix.as_str(), "tag#", tag].concat()
+        [self.inner.key_prefix.as_str(), EPOCH_MARK, tag].concat()
+    }
+
+    /// The tag whose epoch is under `epoch_key`, a key made by [`epoch_key`](Self::epoch_key)
+    /// or [`epoch_key_builder`](crate::__private::epoch_key_builder) for this cache.
+    pub(crate) fn tag_name<'k>(&self, epoch_key: &'k str) -> &'k str {
+        let start = self.inner.key_prefix.len() + EPOCH_MARK.len();
+        epoch_key.get(start..).unwrap_or(epoch_key)
     }
 
     /// The full key `key` and its companions: version and fill lock.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{FillKeys, VERSION_TTL};
 use crate::cache::Cache;
+use crate::key::Key;
 use crate::policy::Policy;
 
 /// How much longer than its entries a tag's epoch lives: a sliding entry outlives its fill, and
@@ -17,10 +18,9 @@ pub(crate) struct Call<'a> {
     pub(crate) cache: &'a Cache,
     /// The full key, prefix included.
     pub(crate) key: &'a str,
-    /// The tags, as the user named them.
-    pub(crate) tags: &'a [String],
-    /// The keys of the tags' epochs; empty without tags, so an untagged hit allocates nothing.
-    pub(crate) tag_keys: Vec<String>,
+    /// The tags, each as the key of its epoch, which a hit reads; the tag's name is its tail
+    /// ([`tag_names`](Self::tag_names)), so a hit renders nothing more.
+    pub(crate) tags: &'a [Key],
     pub(crate) policy: &'a Policy,
     /// When this call stops waiting for other callers' loads: `lock_timeout` after its first
     /// miss, however many loads it waited for (a leader that went away, a voided load, another
@@ -29,21 +29,20 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub(crate) fn new(
-        cache: &'a Cache,
-        key: &'a str,
-        tags: &'a [String],
-        policy: &'a Policy,
-    ) -> Self {
-        let tag_keys = tags.iter().map(|tag| cache.epoch_key(tag)).collect();
+    pub(crate) fn new(cache: &'a Cache, key: &'a str, tags: &'a [Key], policy: &'a Policy) -> Self {
         Self {
             cache,
             key,
             tags,
-            tag_keys,
             policy,
             deadline: OnceLock::new(),
         }
+    }
+
+    /// The tags by name, as the user named them and as entries are stamped with them.
+    pub(crate) fn tag_names(&self) -> impl ExactSizeIterator<Item = &'a str> {
+        let cache = self.cache;
+        self.tags.iter().map(move |key| cache.tag_name(key))
     }
 
     /// When this call stops waiting for others and loads by itself.

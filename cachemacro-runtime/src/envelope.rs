@@ -78,13 +78,18 @@ impl<'a> Stamps<'a> {
         })
     }
 
-    /// Whether the entry was stamped with exactly `tags`, each at the epoch given beside it.
-    pub fn match_epochs(&self, tags: &[String], epochs: &[Option<u64>]) -> bool {
+    /// Whether the entry was stamped with exactly `tags` (by name), each at the epoch given
+    /// beside it.
+    pub fn match_epochs<'t>(
+        &self,
+        tags: impl ExactSizeIterator<Item = &'t str>,
+        epochs: &[Option<u64>],
+    ) -> bool {
         self.len() == tags.len()
             && epochs.len() == tags.len()
             && self
                 .iter()
-                .zip(tags.iter().zip(epochs))
+                .zip(tags.zip(epochs))
                 .all(|((name, stamp), (tag, epoch))| name == tag && *epoch == Some(stamp))
     }
 }
@@ -279,15 +284,15 @@ mod tests {
             [("org:7", 11), ("all", 12)]
         );
         assert_eq!(envelope.value::<String>().unwrap(), "v");
-        let tags = ["org:7".to_owned(), "all".to_owned()];
-        assert!(envelope.stamps.match_epochs(&tags, &[Some(11), Some(12)]));
-        assert!(!envelope.stamps.match_epochs(&tags, &[Some(11), Some(13)]));
-        assert!(!envelope.stamps.match_epochs(&tags, &[Some(11), None]));
-        assert!(!envelope.stamps.match_epochs(&tags[..1], &[Some(11)]));
-        let swapped = [tags[1].clone(), tags[0].clone()];
-        assert!(!envelope
-            .stamps
-            .match_epochs(&swapped, &[Some(12), Some(11)]));
+        let tags = ["org:7", "all"];
+        let matches = |tags: &[&str], epochs: &[Option<u64>]| {
+            envelope.stamps.match_epochs(tags.iter().copied(), epochs)
+        };
+        assert!(matches(&tags, &[Some(11), Some(12)]));
+        assert!(!matches(&tags, &[Some(11), Some(13)]));
+        assert!(!matches(&tags, &[Some(11), None]));
+        assert!(!matches(&tags[..1], &[Some(11)]));
+        assert!(!matches(&["all", "org:7"], &[Some(12), Some(11)]));
         for cut in HEADER_LEN..HEADER_LEN + 20 {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }

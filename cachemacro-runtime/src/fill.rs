@@ -30,6 +30,7 @@ use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::envelope::{self, Meta};
 use crate::flight::{Join, Landing, Leader, RefreshClaim, Waited};
+use crate::key::Key;
 use crate::loader::Loader;
 use crate::outcome::{Mode, Sharing};
 use crate::policy::Policy;
@@ -51,7 +52,7 @@ where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
-    let follower = match call.cache.inner.flights.join(call.key, call.tags) {
+    let follower = match call.cache.inner.flights.join(call.key, call.tag_names()) {
         Join::Lead(leader) => {
             let (outcome, landing) =
                 lead::<R, M>(call, loader.start(), sharing, offline, &leader).await;
@@ -207,7 +208,7 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
         match begin(call, Some(&token)).await {
             Some((ticket, locked, current)) if locked => {
                 let found =
-                    current.and_then(|bytes| usable::<V>(call, bytes, ticket.stamps_epochs()));
+                    current.and_then(|bytes| usable::<V>(call, bytes, &ticket.stamps_epochs()));
                 return match found {
                     Some((value, bytes)) => {
                         finish(ticket, None).await;
@@ -342,7 +343,7 @@ impl Drop for LoadWatch<'_> {
 pub(crate) async fn refresh<R, M: Mode<R>>(
     cache: Cache,
     key: String,
-    tags: Vec<String>,
+    tags: Vec<Key>,
     policy: Policy,
     load: impl Future<Output = R>,
     _claim: RefreshClaim,
@@ -389,9 +390,15 @@ pub(crate) async fn begin(
 ) -> Option<(Ticket, bool, Option<Arc<[u8]>>)> {
     let cache = call.cache;
     let keys = call.fill_keys();
+    // Owned here, on the miss path only: the ticket keeps them for the fill's end.
+    let tag_keys: Vec<String> = call
+        .tags
+        .iter()
+        .map(|key| key.as_str().to_owned())
+        .collect();
     let begin = Begin {
         lock: lock.map(|token| (token, call.policy.lock_timeout)),
-        tags: &call.tag_keys,
+        tags: &tag_keys,
         epoch_ttl: call.epoch_ttl(),
     };
     let started = with_backend!(&cache.inner.store, backend => match backend.begin_fill(&keys, begin).await {
@@ -408,13 +415,12 @@ pub(crate) async fn begin(
             let ticket = Ticket {
                 cache: cache.clone(),
                 version,
-                epochs: call
-                    .tag_keys
-                    .iter()
-                    .cloned()
+                stamps: call
+                    .tag_names()
+                    .map(str::to_owned)
                     .zip(epochs.iter().copied())
                     .collect(),
-                stamps: call.tags.iter().cloned().zip(epochs).collect(),
+                epochs: tag_keys.into_iter().zip(epochs).collect(),
                 lock: (locked).then(|| lock.map(str::to_owned)).flatten(),
                 keys,
             };
@@ -510,21 +516,21 @@ pub(crate) fn encode<R, M: Mode<R>>(
 /// A fresh entry under the call's key whose stamps match its tags' current epochs, without
 /// touching the counters.
 async fn usable_entry<V: DeserializeOwned>(call: &Call<'_>) -> Option<(V, Arc<[u8]>)> {
-    let (bytes, epochs) = with_backend!(&call.cache.inner.store, backend => match backend.read(call.key, &call.tag_keys, None).await {
+    let (bytes, epochs) = with_backend!(&call.cache.inner.store, backend => match backend.read(call.key, call.tags, None).await {
         Ok(found) => (Arc::<[u8]>::from(found.entry?.as_ref()), found.epochs),
         Err(_) => return None,
     });
-    usable(call, bytes, epochs)
+    usable(call, bytes, &epochs)
 }
 
 fn usable<V: DeserializeOwned>(
     call: &Call<'_>,
     bytes: Arc<[u8]>,
-    epochs: Vec<Option<Token>>,
+    epochs: &[Option<Token>],
 ) -> Option<(V, Arc<[u8]>)> {
     let envelope = envelope::decode(&bytes).ok()?;
     if envelope.is_expired_at(envelope::now_ms())
-        || !envelope.stamps.match_epochs(call.tags, &epochs)
+        || !envelope.stamps.match_epochs(call.tag_names(), epochs)
     {
         return None;
     }

@@ -82,7 +82,11 @@ pub(crate) enum Waited {
 }
 
 impl Flights {
-    pub(crate) fn join<'a>(&'a self, key: &'a str, tags: &[String]) -> Join<'a> {
+    pub(crate) fn join<'a, 't>(
+        &'a self,
+        key: &'a str,
+        tags: impl Iterator<Item = &'t str>,
+    ) -> Join<'a> {
         let mut loads = lock(&self.loads);
         if let Some(flight) = loads.get(key) {
             return Join::Follow(Follower {
@@ -94,7 +98,7 @@ impl Flights {
         let storing = Arc::new(AtomicBool::new(false));
         let flight = Flight {
             slot,
-            tags: tags.into(),
+            tags: tags.map(str::to_owned).collect(),
             storing: Arc::clone(&storing),
         };
         loads.insert(key.to_owned(), flight);
@@ -207,10 +211,10 @@ mod tests {
     #[tokio::test]
     async fn followers_get_the_landing() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", &[]) else {
+        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
             panic!("first caller leads")
         };
-        let Join::Follow(follower) = flights.join("k", &[]) else {
+        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
             panic!("second follows")
         };
         leader.land(value(7));
@@ -223,10 +227,10 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_leader_sends_followers_back_to_the_cache() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", &[]) else {
+        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
             panic!()
         };
-        let Join::Follow(follower) = flights.join("k", &[]) else {
+        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
             panic!()
         };
         drop(leader);
@@ -240,10 +244,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn followers_wait_at_most_their_patience() {
         let flights = Flights::default();
-        let Join::Lead(_leader) = flights.join("k", &[]) else {
+        let Join::Lead(_leader) = flights.join("k", [].into_iter()) else {
             panic!()
         };
-        let Join::Follow(follower) = flights.join("k", &[]) else {
+        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
             panic!()
         };
         assert!(matches!(
@@ -255,15 +259,15 @@ mod tests {
     #[tokio::test]
     async fn detached_loads_are_not_joined_but_still_land_for_their_followers() {
         let flights = Flights::default();
-        let tags = ["org:1".to_owned()];
-        let Join::Lead(old) = flights.join("k", &tags) else {
+        let tags = ["org:1"];
+        let Join::Lead(old) = flights.join("k", tags.into_iter()) else {
             panic!()
         };
-        let Join::Follow(early) = flights.join("k", &tags) else {
+        let Join::Follow(early) = flights.join("k", tags.into_iter()) else {
             panic!()
         };
         flights.detach_tag("org:1");
-        let Join::Lead(new) = flights.join("k", &tags) else {
+        let Join::Lead(new) = flights.join("k", tags.into_iter()) else {
             panic!("a new load after the detach")
         };
         old.land(value(1));
@@ -284,11 +288,11 @@ mod tests {
     #[tokio::test]
     async fn late_joiners_read_again() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", &[]) else {
+        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
             panic!()
         };
         leader.storing();
-        let Join::Follow(late) = flights.join("k", &[]) else {
+        let Join::Follow(late) = flights.join("k", [].into_iter()) else {
             panic!()
         };
         leader.land(value(1));

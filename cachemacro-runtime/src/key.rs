@@ -24,42 +24,157 @@ const fn is_path_plain(byte: u8) -> bool {
     is_plain(byte) || byte == b':'
 }
 
+/// The bytes of a [`Key`] held inline: enough for most keys, and a `Key` of 128 bytes.
+const INLINE: usize = 103;
+
+/// A rendered key: held inline up to 103 bytes, so rendering the key of a hit costs no
+/// allocation, and on the heap once longer. Derefs to the key's text.
+#[derive(Clone)]
+pub struct Key {
+    inline: [u8; INLINE],
+    /// How many bytes of `inline` the key takes, while it fits there.
+    len: u8,
+    /// The key, once it no longer fits inline.
+    spilled: Option<String>,
+}
+
+impl Key {
+    /// An empty key.
+    pub const fn new() -> Self {
+        Self {
+            inline: [0; INLINE],
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        match &self.spilled {
+            Some(spilled) => spilled,
+            // Only whole `&str`s are ever copied in, so the bytes are always UTF-8.
+            None => std::str::from_utf8(&self.inline[..usize::from(self.len)])
+                .expect("a key holds whole strings only"),
+        }
+    }
+
+    /// Appends `text`; a key that outgrows its inline room moves to the heap, with room for at
+    /// least `capacity` bytes.
+    fn push_str(&mut self, text: &str, capacity: usize) {
+        if let Some(spilled) = &mut self.spilled {
+            spilled.push_str(text);
+            return;
+        }
+        let len = usize::from(self.len);
+        let end = len + text.len();
+        if let Some(room) = self.inline.get_mut(len..end) {
+            room.copy_from_slice(text.as_bytes());
+            self.len = end as u8;
+            return;
+        }
+        let mut spilled = String::with_capacity(capacity.max(2 * end));
+        spilled.push_str(self.as_str());
+        spilled.push_str(text);
+        self.spilled = Some(spilled);
+    }
+}
+
+impl Default for Key {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Key> for String {
+    fn from(key: Key) -> String {
+        match key.spilled {
+            Some(spilled) => spilled,
+            None => key.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<&str> for Key {
+    fn from(text: &str) -> Key {
+        let mut key = Key::new();
+        key.push_str(text, 0);
+        key
+    }
+}
+
 /// Appends template literals and escaped values into one key.
 #[derive(Debug, Default)]
 pub struct KeyBuilder {
-    key: String,
+    key: Key,
+    /// The room a key that outgrows its inline bytes gets on the heap.
+    capacity: usize,
 }
 
 impl KeyBuilder {
-    /// Starts an empty key with room for `capacity` bytes.
+    /// Starts an empty key expected to take up to `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            key: String::with_capacity(capacity),
+            key: Key::new(),
+            capacity,
         }
     }
 
     /// Appends template text verbatim.
     pub fn literal(&mut self, text: &str) -> &mut Self {
-        self.key.push_str(text);
+        self.key.push_str(text, self.capacity);
         self
     }
 
     /// Appends a value rendered with `Display`, escaping every character that is not plain.
     pub fn value<V: Display + ?Sized>(&mut self, value: &V) -> &mut Self {
         // Writing through the escaper avoids a temporary String per value.
-        let _ = write!(Escaper::new(&mut self.key, is_plain), "{value}");
+        let _ = write!(Escaper::new(self, is_plain), "{value}");
         self
     }
 
     /// Appends a Rust path or type name, such as `app::Repo<u8>`, escaping like
     /// [`value`](Self::value) except that `:` stays as it is, so that `::` reads as written.
     pub fn path(&mut self, path: &str) -> &mut Self {
-        let _ = Escaper::new(&mut self.key, is_path_plain).write_str(path);
+        let _ = Escaper::new(self, is_path_plain).write_str(path);
         self
     }
 
     /// The finished key.
-    pub fn finish(self) -> String {
+    pub fn finish(self) -> Key {
         self.key
     }
 }
@@ -170,31 +285,40 @@ pub fn scope(marker: &'static str, function: &str) -> &'static str {
 }
 
 struct Escaper<'a> {
-    key: &'a mut String,
+    builder: &'a mut KeyBuilder,
     keeps: fn(u8) -> bool,
 }
 
 impl<'a> Escaper<'a> {
-    fn new(key: &'a mut String, keeps: fn(u8) -> bool) -> Self {
-        Self { key, keeps }
+    fn new(builder: &'a mut KeyBuilder, keeps: fn(u8) -> bool) -> Self {
+        Self { builder, keeps }
     }
 }
 
 impl Write for Escaper<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        if text.bytes().all(self.keeps) {
-            self.key.push_str(text);
-            return Ok(());
-        }
-        for byte in text.bytes() {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        // Runs of kept bytes go in whole. Kept bytes are ASCII, so every run starts and ends on
+        // a character boundary.
+        let mut run = 0;
+        for (at, &byte) in text.as_bytes().iter().enumerate() {
             if (self.keeps)(byte) {
-                self.key.push(byte as char);
-            } else {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                self.key.push('%');
-                self.key.push(HEX[usize::from(byte >> 4)] as char);
-                self.key.push(HEX[usize::from(byte & 0xF)] as char);
+                continue;
             }
+            if run < at {
+                self.builder.literal(&text[run..at]);
+            }
+            let escaped = [
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xF)],
+            ];
+            self.builder
+                .literal(std::str::from_utf8(&escaped).expect("ASCII"));
+            run = at + 1;
+        }
+        if run < text.len() {
+            self.builder.literal(&text[run..]);
         }
         Ok(())
     }
@@ -207,7 +331,7 @@ mod tests {
     fn render(a: &str, b: &str) -> String {
         let mut key = KeyBuilder::default();
         key.value(a).literal(":").value(b);
-        key.finish()
+        key.finish().into()
     }
 
     #[test]
@@ -268,7 +392,10 @@ mod tests {
             .literal("(")
             .value("a::b")
             .literal(")");
-        assert_eq!(key.finish(), "app::Repo%3Cu8%2C%20%27:%27%3E(a%3A%3Ab)");
+        assert_eq!(
+            key.finish().as_str(),
+            "app::Repo%3Cu8%2C%20%27:%27%3E(a%3A%3Ab)"
+        );
     }
 
     #[test]
@@ -314,6 +441,26 @@ mod tests {
     fn numbers_render_plain() {
         let mut key = KeyBuilder::with_capacity(8);
         key.literal("user:").value(&42u64);
-        assert_eq!(key.finish(), "user:42");
+        assert_eq!(key.finish().as_str(), "user:42");
+    }
+
+    #[test]
+    fn long_keys_move_to_the_heap_unchanged() {
+        for length in [INLINE - 1, INLINE, INLINE + 1, 3 * INLINE] {
+            let value = "é".repeat(length / 6) + &"x".repeat(length % 6);
+            let mut key = KeyBuilder::with_capacity(8);
+            key.literal("k:").value(&value).literal(":").value(&7u8);
+            let key = key.finish();
+            let expected = format!(
+                "k:{}:7",
+                "%C3%A9".repeat(length / 6) + &"x".repeat(length % 6)
+            );
+            assert_eq!(key.as_str(), expected);
+            assert_eq!(key.clone(), key);
+            assert_eq!(String::from(key), expected);
+        }
+        assert_eq!(std::mem::size_of::<Key>(), 128);
+        assert_eq!(INLINE, 103, "as the documentation of `Key` says");
+        assert_eq!(Key::from("a:b").as_str(), "a:b");
     }
 }

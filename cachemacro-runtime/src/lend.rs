@@ -33,6 +33,7 @@ use std::pin::Pin;
 
 use crate::cache::Cache;
 use crate::flight::RefreshClaim;
+use crate::key::Key;
 use crate::outcome::Mode;
 use crate::policy::Policy;
 
@@ -133,7 +134,7 @@ pub(crate) type RefreshTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(crate) struct RefreshJob {
     pub(crate) cache: Cache,
     pub(crate) key: String,
-    pub(crate) tags: Vec<String>,
+    pub(crate) tags: Vec<Key>,
     pub(crate) policy: Policy,
     pub(crate) claim: RefreshClaim,
 }

@@ -56,7 +56,7 @@ pub use crate::stats::Stats;
 pub mod __private {
     pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
-    pub use crate::key::{scope, KeyBuilder};
+    pub use crate::key::{scope, Key, KeyBuilder};
     pub use crate::lend::{
         mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,
         Lent, Owned, Refresh, RouteDetached, RouteInCaller,
@@ -83,9 +83,21 @@ pub mod __private {
         cache.clone()
     }
 
-    /// A builder for a tag: tags are not prefixed (their index is).
+    /// A builder for a tag by name, as `#[cache_invalidate]` hands it over: tags are not prefixed
+    /// (the keys of their epochs are).
     pub fn tag_builder(capacity: usize) -> KeyBuilder {
         KeyBuilder::with_capacity(capacity)
+    }
+
+    /// A builder for the key of a tag's epoch: the cache's prefix and the epoch's mark, then the
+    /// tag. A cached function hands its tags to the runtime in this form, which a hit reads as
+    /// it is and whose tail is the tag's name.
+    pub fn epoch_key_builder(cache: &Cache, capacity: usize) -> KeyBuilder {
+        let prefix = &cache.inner.key_prefix;
+        let mark = crate::cache::EPOCH_MARK;
+        let mut builder = KeyBuilder::with_capacity(prefix.len() + mark.len() + capacity);
+        builder.literal(prefix).literal(mark);
+        builder
     }
 
     /// A key builder that starts with the cache's prefix.

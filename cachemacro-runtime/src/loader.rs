@@ -4,6 +4,7 @@ use std::future::Future;
 
 use crate::cache::Cache;
 use crate::flight::RefreshClaim;
+use crate::key::Key;
 use crate::lend::{Refresh, RefreshJob};
 use crate::outcome::Mode;
 use crate::policy::Policy;
@@ -22,7 +23,7 @@ pub trait Loader<R>: Sized {
         self,
         cache: &Cache,
         key: String,
-        tags: Vec<String>,
+        tags: Vec<Key>,
         policy: Policy,
         claim: RefreshClaim,
     ) -> impl Future<Output = ()>;
@@ -77,7 +78,7 @@ where
         self,
         cache: &Cache,
         key: String,
-        tags: Vec<String>,
+        tags: Vec<Key>,
         policy: Policy,
         claim: RefreshClaim,
     ) -> impl Future<Output = ()> {
@@ -101,7 +102,7 @@ where
         self,
         cache: &Cache,
         key: String,
-        tags: Vec<String>,
+        tags: Vec<Key>,
         policy: Policy,
         claim: RefreshClaim,
     ) -> impl Future<Output = ()> {
@@ -128,7 +129,7 @@ where
         self,
         cache: &Cache,
         key: String,
-        tags: Vec<String>,
+        tags: Vec<Key>,
         policy: Policy,
         claim: RefreshClaim,
     ) -> impl Future<Output = ()> {

@@ -14,6 +14,7 @@ use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fill::{begin, encode, Ticket};
+use crate::key::Key;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
 use crate::resilience::{failing_on_faults, Failure, Pending};
@@ -21,8 +22,8 @@ use crate::resilience::{failing_on_faults, Failure, Pending};
 /// Write-through for a function returning a plain value: runs it, then stores its value.
 pub async fn put_value<T>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = T>,
     failure: Failure<T>,
@@ -30,7 +31,7 @@ pub async fn put_value<T>(
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<T, PlainMode>(cache, &key, tags, policy, body, failure).await
+    put::<T, PlainMode>(cache, key, tags, policy, body, failure).await
 }
 
 /// Write-through for a function returning `Result`: on `Ok` stores the value; on `Err` removes
@@ -38,8 +39,8 @@ where
 /// the error untouched.
 pub async fn put_result<T, E>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = Result<T, E>>,
     failure: Failure<Result<T, E>>,
@@ -47,15 +48,15 @@ pub async fn put_result<T, E>(
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<Result<T, E>, ResultMode>(cache, &key, tags, policy, body, failure).await
+    put::<Result<T, E>, ResultMode>(cache, key, tags, policy, body, failure).await
 }
 
 /// Write-through for a function returning `Option`: `Some` is stored, `None` stored for the
 /// negative ttl or else removed.
 pub async fn put_option<T>(
     cache: &Cache,
-    key: String,
-    tags: &[String],
+    key: &str,
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = Option<T>>,
     failure: Failure<Option<T>>,
@@ -63,13 +64,13 @@ pub async fn put_option<T>(
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    put::<Option<T>, OptionMode>(cache, &key, tags, policy, body, failure).await
+    put::<Option<T>, OptionMode>(cache, key, tags, policy, body, failure).await
 }
 
 async fn put<R, M: Mode<R>>(
     cache: &Cache,
     key: &str,
-    tags: &[String],
+    tags: &[Key],
     policy: &Policy,
     body: impl Future<Output = R>,
     failure: Failure<R>,

@@ -19,10 +19,10 @@
 //             __builder.value(&id);
 //             __builder.finish()
 //         };
-//         let __tags: [::std::string::String; 0] = [];
+//         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
 //         ::cachemacro_runtime::__private::cached_result(
 //             &__cache,
-//             __key,
+//             &__key,
 //             &__tags,
 //             &__CACHEMACRO_POLICY,
 //             ::cachemacro_runtime::__private::Detached(move || async move {
@@ -148,7 +148,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
 
     let cache_init = cache_init(args, &private);
     let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, &private, &tags);
+    let let_tags = let_tags(args, &private, &cache, &tags);
     let policy = policy(args, func.returns, &private);
     let cached = by_return("cached", func.returns);
     // The cached type, with `impl Trait` erased so it can be written inside the body.
@@ -186,7 +186,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         #let_tags
         #private::#cached(
             &#cache,
-            #key,
+            &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
             #loader,
@@ -293,12 +293,12 @@ fn cache_init(args: &Args, private: &TokenStream) -> TokenStream {
     }
 }
 
-/// `let #local: [String; N] = [..];` with the rendered `tags`; the type is written out so that
-/// an empty array has one too.
-fn let_tags(args: &Args, private: &TokenStream, local: &Ident) -> TokenStream {
-    let tags = key::tags(args, private);
+/// `let #local: [Key; N] = [..];` with the `tags`, each rendered as the key of its epoch in the
+/// cache held in `cache`; the type is written out so that an empty array has one too.
+fn let_tags(args: &Args, private: &TokenStream, cache: &Ident, local: &Ident) -> TokenStream {
+    let tags = key::tags(args, private, key::Start::EpochOf(cache));
     let count = Literal::usize_unsuffixed(tags.len());
-    quote!(let #local: [::std::string::String; #count] = [#(#tags),*];)
+    quote!(let #local: [#private::Key; #count] = [#(#tags),*];)
 }
 
 /// How a cache error becomes a value of `output`, picked by autoref specialization as the
@@ -654,7 +654,7 @@ mod tests {
     }
 
     #[test]
-    fn tags_have_no_prefix_and_keys_a_version() {
+    fn tags_render_as_epoch_keys_and_keys_carry_a_version() {
         let text = expanded(
             quote!(
                 key = "user:<id>",
@@ -677,14 +677,14 @@ mod tests {
         );
         assert!(
             text.contains(
-                "let__tags:[::std::string::String;2]=[{letmut__builder=\
-                 ::cachemacro_runtime::__private::tag_builder(32);\
+                "let__tags:[::cachemacro_runtime::__private::Key;2]=[{letmut__builder=\
+                 ::cachemacro_runtime::__private::epoch_key_builder(&__cache,32);\
                  __builder.literal(\"org:\");__builder.value(&org);__builder.finish()},{"
             ),
             "{text}"
         );
         assert!(
-            text.contains("cached_value(&__cache,__key,&__tags,&__CACHEMACRO_POLICY,"),
+            text.contains("cached_value(&__cache,&__key,&__tags,&__CACHEMACRO_POLICY,"),
             "{text}"
         );
         let untagged = expanded(
@@ -696,7 +696,7 @@ mod tests {
             ),
         );
         assert!(
-            untagged.contains("let__tags:[::std::string::String;0]=[];"),
+            untagged.contains("let__tags:[::cachemacro_runtime::__private::Key;0]=[];"),
             "{untagged}"
         );
         assert!(
@@ -990,7 +990,7 @@ mod tests {
         assert!(text.contains("__builder.literal(\"@v2\");"), "{text}");
         assert!(
             text.contains(
-                "::cachemacro_runtime::__private::put_result(&__cache,__key,&__tags,\
+                "::cachemacro_runtime::__private::put_result(&__cache,&__key,&__tags,\
                  &__CACHEMACRO_POLICY,asyncmove{"
             ),
             "{text}"
@@ -1024,14 +1024,18 @@ mod tests {
         );
         assert!(
             text.contains(
-                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![{letmut__builder=\
+                "let__keys:::std::vec::Vec<::std::string::String>=::std::vec![<::std::string::\
+                 Stringas::core::convert::From<::cachemacro_runtime::__private::Key>>::from(\
+                 {letmut__builder=\
                  ::cachemacro_runtime::__private::key_builder(&__cache,"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![{letmut__builder=\
+                "let__tags:::std::vec::Vec<::std::string::String>=::std::vec![<::std::string::\
+                 Stringas::core::convert::From<::cachemacro_runtime::__private::Key>>::from(\
+                 {letmut__builder=\
                  ::cachemacro_runtime::__private::tag_builder("
             ),
             "{text}"

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache as Moka;
 use moka::Expiry;
 
-use super::{new_token, Backend, Begin, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL};
+use super::{
+    new_token, Backend, Begin, Epochs, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL,
+};
 use crate::error::Result;
 
 /// An in-process store bounded by the total size of its entries in bytes.
@@ -181,10 +183,10 @@ impl Backend for MemoryBackend {
         Ok(self.entries.get(key).map(|entry| entry.bytes))
     }
 
-    async fn read(
+    async fn read<K: AsRef<str> + Sync>(
         &self,
         key: &str,
-        tags: &[String],
+        tags: &[K],
         _touch: Option<Duration>,
     ) -> Result<Found<Arc<[u8]>>> {
         // Entries stored as sliding restart their own ttl on every read (see `EntryTtl`), so a
@@ -194,7 +196,7 @@ impl Backend for MemoryBackend {
             let entry = self.entries.get(key).map(|entry| entry.bytes);
             return Ok(Found {
                 entry,
-                epochs: Vec::new(),
+                epochs: Epochs::new(),
             });
         }
         // Under the lock, so the entry and the epochs are read at one instant.
@@ -203,7 +205,7 @@ impl Backend for MemoryBackend {
         let entry = self.entries.get(key).map(|entry| entry.bytes);
         let epochs = tags
             .iter()
-            .map(|tag| meta.epochs.get(tag, now).copied())
+            .map(|tag| meta.epochs.get(tag.as_ref(), now).copied())
             .collect();
         Ok(Found { entry, epochs })
     }

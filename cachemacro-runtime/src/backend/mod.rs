@@ -53,7 +53,71 @@ pub struct Found<B> {
     /// The stored bytes, `None` when there is no entry.
     pub entry: Option<B>,
     /// The epoch of each tag asked for, in order; `None` for a tag without one.
-    pub epochs: Vec<Option<Token>>,
+    pub epochs: Epochs,
+}
+
+/// How many epochs [`Epochs`] holds without allocating: more tags on one function are rare.
+const INLINE_EPOCHS: usize = 4;
+
+/// The epochs a read found, one per tag asked for, in order: a list that holds the first few
+/// inline, so that a tagged hit allocates nothing for them. Derefs to a slice.
+#[derive(Debug, Clone, Default)]
+pub struct Epochs {
+    inline: [Option<Token>; INLINE_EPOCHS],
+    /// How many of `inline` are taken, while they all fit there.
+    len: usize,
+    /// All of them, once there are more than fit inline.
+    spilled: Vec<Option<Token>>,
+}
+
+impl Epochs {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the epoch of the next tag.
+    pub fn push(&mut self, epoch: Option<Token>) {
+        if !self.spilled.is_empty() {
+            self.spilled.push(epoch);
+        } else if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = epoch;
+            self.len += 1;
+        } else {
+            self.spilled = self.inline.to_vec();
+            self.spilled.push(epoch);
+        }
+    }
+}
+
+impl std::ops::Deref for Epochs {
+    type Target = [Option<Token>];
+
+    fn deref(&self) -> &[Option<Token>] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
+impl PartialEq for Epochs {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Epochs {}
+
+impl FromIterator<Option<Token>> for Epochs {
+    fn from_iter<I: IntoIterator<Item = Option<Token>>>(epochs: I) -> Self {
+        let mut all = Epochs::new();
+        for epoch in epochs {
+            all.push(epoch);
+        }
+        all
+    }
 }
 
 /// A value to store.
@@ -102,10 +166,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Reads the entry under `key` and the epochs of `tags` (epoch keys) in one round trip;
     /// with `touch`, also restarts the entry's ttl at that (sliding expiry).
-    fn read(
+    fn read<K: AsRef<str> + Sync>(
         &self,
         key: &str,
-        tags: &[String],
+        tags: &[K],
         touch: Option<Duration>,
     ) -> impl Future<Output = Result<Found<Self::Bytes>>> + Send;
 
@@ -181,4 +245,22 @@ pub trait Backend: Send + Sync + 'static {
 /// A fresh random token: never 0, so a missing token is never taken for one.
 pub(crate) fn new_token() -> Token {
     rand::random::<u64>().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_keep_their_order_past_the_inline_ones() {
+        for count in [0, 1, INLINE_EPOCHS, INLINE_EPOCHS + 1, 3 * INLINE_EPOCHS] {
+            let expected: Vec<Option<Token>> = (0..count as u64)
+                .map(|epoch| (epoch % 3 != 0).then_some(epoch))
+                .collect();
+            let epochs: Epochs = expected.iter().copied().collect();
+            assert_eq!(&*epochs, &expected[..]);
+            assert_eq!(epochs.len(), count);
+            assert_eq!(epochs.clone(), epochs);
+        }
+    }
 }

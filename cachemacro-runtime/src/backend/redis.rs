@@ -10,7 +10,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo, Script, ServerErrorKind};
 
-use super::{new_token, Backend, Begin, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL};
+use super::{
+    new_token, Backend, Begin, Epochs, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL,
+};
 use crate::breaker::{Breaker, BreakerStats};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -288,6 +290,28 @@ fn parse_epochs(replies: Vec<redis::Value>) -> Result<Vec<Token>> {
         .collect()
 }
 
+/// The reply to a tagged read: the entry, then each tag's epoch. Taken apart where redis-rs
+/// parsed it, rather than converted into a vector first, which would cost a tagged hit an
+/// allocation.
+fn split_read(reply: redis::Value) -> std::result::Result<Found<Vec<u8>>, redis::ParsingError> {
+    let replies = match reply {
+        redis::Value::Array(replies) => replies,
+        other => redis::from_redis_value(other)?,
+    };
+    let mut replies = replies.into_iter();
+    let entry = match replies.next() {
+        Some(entry) => redis::from_redis_value::<Option<Vec<u8>>>(entry)?,
+        None => None,
+    };
+    let epochs = replies
+        .map(|epoch| {
+            let epoch = redis::from_redis_value::<Option<Vec<u8>>>(epoch)?;
+            Ok(epoch.as_deref().and_then(token))
+        })
+        .collect::<std::result::Result<Epochs, redis::ParsingError>>()?;
+    Ok(Found { entry, epochs })
+}
+
 fn garbled() -> Error {
     Error::new(ErrorKind::Backend, "a fill token is not a number")
 }
@@ -313,10 +337,10 @@ impl Backend for RedisBackend {
             .await
     }
 
-    async fn read(
+    async fn read<K: AsRef<str> + Sync>(
         &self,
         key: &str,
-        tags: &[String],
+        tags: &[K],
         touch: Option<Duration>,
     ) -> Result<Found<Vec<u8>>> {
         let mut connection = self.connection.clone();
@@ -324,7 +348,7 @@ impl Backend for RedisBackend {
             // The hit path of an untagged function: one plain command.
             (true, None) => Ok(Found {
                 entry: self.get(key).await?,
-                epochs: Vec::new(),
+                epochs: Epochs::new(),
             }),
             (true, Some(ttl)) => {
                 let mut command = redis::cmd("GETEX");
@@ -332,7 +356,7 @@ impl Backend for RedisBackend {
                 let entry = self.run(command.query_async(&mut connection)).await?;
                 Ok(Found {
                     entry,
-                    epochs: Vec::new(),
+                    epochs: Epochs::new(),
                 })
             }
             // One round trip; the epochs are separate commands because they live in other hash
@@ -344,16 +368,13 @@ impl Backend for RedisBackend {
                     None => pipeline.cmd("GET").arg(key),
                 };
                 for tag in tags {
-                    pipeline.cmd("GET").arg(tag);
+                    pipeline.cmd("GET").arg(tag.as_ref());
                 }
-                let mut values: Vec<Option<Vec<u8>>> =
-                    self.run(pipeline.query_async(&mut connection)).await?;
-                let epochs = values
-                    .drain(1..)
-                    .map(|epoch| epoch.as_deref().and_then(token))
-                    .collect();
-                let entry = values.pop().flatten();
-                Ok(Found { entry, epochs })
+                self.run(async {
+                    let reply = pipeline.query_async(&mut connection).await?;
+                    Ok(split_read(reply)?)
+                })
+                .await
             }
         }
     }
@@ -516,7 +537,26 @@ impl Backend for RedisBackend {
 
 #[cfg(test)]
 mod tests {
+    use redis::Value;
+
     use super::*;
+
+    #[test]
+    fn a_tagged_read_splits_into_the_entry_and_each_epoch() {
+        let reply = Value::Array(vec![
+            Value::BulkString(b"entry".to_vec()),
+            Value::BulkString(b"42".to_vec()),
+            Value::Nil,
+            Value::BulkString(b"foreign".to_vec()),
+        ]);
+        let found = split_read(reply).unwrap();
+        assert_eq!(found.entry.as_deref(), Some(&b"entry"[..]));
+        assert_eq!(&*found.epochs, &[Some(42), None, None]);
+
+        let missing = split_read(Value::Array(vec![Value::Nil, Value::Nil])).unwrap();
+        assert_eq!(missing.entry, None);
+        assert_eq!(&*missing.epochs, &[None]);
+    }
 
     #[test]
     fn the_url_may_set_tcp_nodelay() {

@@ -1,7 +1,8 @@
 //! Rendering keys and tags: from a template, or for `#[cached]` without `key`, from the
 //! function's path and parameters.
 //!
-//! Each rendering is a block that evaluates to a `String`:
+//! Each rendering is a block that evaluates to a `Key`, which holds a short key inline, so that
+//! rendering the key of a hit allocates nothing:
 //!
 //! ```text
 //! {
@@ -14,7 +15,10 @@
 //! ```
 //!
 //! Keys start with the cache's prefix (`key_builder`); tags do not (`tag_builder`), so that one
-//! tag names the same entries whatever prefix the caches that wrote them had.
+//! tag names the same entries whatever prefix the caches that wrote them had. A cached function
+//! or a write-through renders each tag as the key of its epoch (`epoch_key_builder`: the prefix,
+//! `tag#`, then the tag), which is what a hit reads; the runtime takes the tag's name from its
+//! tail, so a hit renders nothing else.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -33,7 +37,10 @@ const VALUE_CAPACITY: usize = 16;
 pub(super) enum Start<'a> {
     /// A key: the prefix of the cache held in this local.
     CachePrefix(&'a Ident),
-    /// A tag: nothing.
+    /// The key of a tag's epoch in the cache held in this local: its prefix and the epoch's
+    /// mark. The runtime reads the tag's name from its tail.
+    EpochOf(&'a Ident),
+    /// A tag by name: nothing.
     Empty,
 }
 
@@ -55,11 +62,11 @@ pub(super) fn entry_key(
     }
 }
 
-/// Each `tags` template rendered, in order; none without `tags`.
-pub(super) fn tags(args: &Args, private: &TokenStream) -> Vec<TokenStream> {
+/// Each `tags` template rendered after `start`, in order; none without `tags`.
+pub(super) fn tags(args: &Args, private: &TokenStream, start: Start) -> Vec<TokenStream> {
     let templates = args.tags.iter().flat_map(|tags| &tags.value);
     templates
-        .map(|template| render(template, private, Start::Empty, None))
+        .map(|template| render(template, private, start, None))
         .collect()
 }
 
@@ -239,6 +246,7 @@ fn build(
     let capacity = Literal::usize_unsuffixed(capacity.next_power_of_two());
     let new_builder = match start {
         Start::CachePrefix(cache) => quote!(#private::key_builder(&#cache, #capacity)),
+        Start::EpochOf(cache) => quote!(#private::epoch_key_builder(&#cache, #capacity)),
         Start::Empty => quote!(#private::tag_builder(#capacity)),
     };
     quote! {{

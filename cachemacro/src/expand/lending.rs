@@ -13,7 +13,7 @@
 //! ```text
 //! pub async fn name(&self, prefix: &str, id: u64) -> String {
 //!     /* policy, cache, key and tags, as for any cached fn */
-//!     ::cachemacro_runtime::__private::cached_value(&__cache, __key, &__tags, &__POLICY,
+//!     ::cachemacro_runtime::__private::cached_value(&__cache, &__key, &__tags, &__POLICY,
 //!         ::cachemacro_runtime::__private::Lending::new(
 //!             (id,),
 //!             move |(id,)| Self::__cachemacro_body_name(self, prefix, id),

@@ -19,10 +19,11 @@
 //!             .ttl(::core::time::Duration::from_millis(3600000));
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* "user:", user.id */ };
-//!     let __tags: [::std::string::String; 1] = [{ /* "org:", user.org */ }];
+//!     // Each tag as the key of its epoch: the cache's prefix, `tag#`, then the tag.
+//!     let __tags: [::cachemacro_runtime::__private::Key; 1] = [{ /* "org:", user.org */ }];
 //!     ::cachemacro_runtime::__private::put_result(
 //!         &__cache,
-//!         __key,
+//!         &__key,
 //!         &__tags,
 //!         &__CACHEMACRO_POLICY,
 //!         async move { /* fake return */ { db::save(user).await } },
@@ -48,9 +49,10 @@
 //!     static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
 //!         ::cachemacro_runtime::__private::Policy::new();
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
-//!     // Both `::std::vec::Vec<::std::string::String>`:
-//!     let __keys = ::std::vec![{ /* "product:", id */ }];
-//!     let __tags = ::std::vec![{ /* "vendor:", vendor_id */ }];
+//!     // Both `::std::vec::Vec<::std::string::String>`, each item
+//!     // `<::std::string::String as ::core::convert::From<Key>>::from({ .. })`:
+//!     let __keys = ::std::vec![/* "product:", id */];
+//!     let __tags = ::std::vec![/* "vendor:", vendor_id */];
 //!     ::cachemacro_runtime::__private::invalidate_after_result(
 //!         &__cache,
 //!         __keys,
@@ -88,7 +90,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let tags = local("__tags");
     let cache_init = cache_init(args, &private);
     let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, &private, &tags);
+    let let_tags = let_tags(args, &private, &cache, &tags);
     let policy = policy(args, func.returns, &private);
     let put = by_return("put", func.returns);
     let output = erase_impl_trait(&func.output);
@@ -103,7 +105,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
         #let_tags
         #private::#put(
             &#cache,
-            #key,
+            &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
             #body_future,
@@ -112,6 +114,11 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
         .await
     };
     with_body(func, &func.sig, statements)
+}
+
+/// The rendered `key` as a `String`, spelled out in full so that it resolves without the prelude.
+fn owned(private: &TokenStream, key: &TokenStream) -> TokenStream {
+    quote!(<::std::string::String as ::core::convert::From<#private::Key>>::from(#key))
 }
 
 pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
@@ -123,7 +130,9 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let keys = args.keys.iter().flat_map(|keys| &keys.value);
     let keys =
         keys.map(|template| key::render(template, &private, Start::CachePrefix(&cache), None));
-    let tags = key::tags(args, &private);
+    let keys: Vec<TokenStream> = keys.map(|key| owned(&private, &key)).collect();
+    let tags = key::tags(args, &private, Start::Empty);
+    let tags = tags.iter().map(|tag| owned(&private, tag));
     let invalidate = match func.returns {
         Returns::Result => quote!(invalidate_after_result),
         Returns::Option | Returns::Plain => quote!(invalidate_after),
