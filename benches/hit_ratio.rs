@@ -69,8 +69,8 @@ fn main() {
             })
         };
         let defaults = raw_default_connection(&server.url()).await;
-        let raw_round = |connection: &redis::aio::ConnectionManager| {
-            calls_per_second(calls_per_task, || {
+        let raw_round = |connection: redis::aio::ConnectionManager| {
+            calls_per_second(calls_per_task, move || {
                 let mut raw = connection.clone();
                 tokio::spawn(async move {
                     for _ in 0..calls_per_task {
@@ -90,8 +90,8 @@ fn main() {
             for step in 0..3 {
                 match (round + step) % 3 {
                     0 => cached = cached_round().await,
-                    1 => nodelay = raw_round(&raw).await,
-                    _ => default = raw_round(&defaults).await,
+                    1 => nodelay = raw_round(raw.clone()).await,
+                    _ => default = raw_round(defaults.clone()).await,
                 }
             }
             println!(

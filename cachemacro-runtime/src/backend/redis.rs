@@ -563,7 +563,10 @@ mod tests {
         let read = |url| tcp_nodelay_parameter(url).ok().flatten();
         assert_eq!(read("redis://127.0.0.1:6379"), None);
         assert_eq!(read("redis://127.0.0.1/?tcp_nodelay=false"), Some(false));
-        assert_eq!(read("redis://h/0?protocol=resp3&tcp_nodelay=on"), Some(true));
+        assert_eq!(
+            read("redis://h/0?protocol=resp3&tcp_nodelay=on"),
+            Some(true)
+        );
         assert_eq!(read("redis://h/?tcp_nodelay=0#fragment"), Some(false));
         let error = tcp_nodelay_parameter("redis://h/?tcp_nodelay=maybe").unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidUrl);
