@@ -127,9 +127,8 @@ where
                         Why::Stale => cache.inner.counters.stale_refresh(),
                     }
                     let (key, tags) = (call.key.to_owned(), call.tags.to_vec());
-                    loader
-                        .refresh::<M>(cache, key, tags, *call.policy, claim)
-                        .await;
+                    // Boxed, as the miss path below: see there.
+                    Box::pin(loader.refresh::<M>(cache, key, tags, *call.policy, claim)).await;
                 }
                 return M::from_value(value);
             }
@@ -139,7 +138,10 @@ where
         if let (Some(convert), Some(error)) = (convert, current_fault()) {
             return convert(error);
         }
-        match fill::<R, M, L>(call, loader, sharing, offline).await {
+        // The miss path's future is several kilobytes (locks, waits, the load itself). Inline,
+        // it would make every call's future that size, and a hit would pay for moving it; boxed,
+        // it costs one allocation per miss, next to a database load.
+        match Box::pin(fill::<R, M, L>(call, loader, sharing, offline)).await {
             Ok(outcome) => return outcome,
             // The load this call waited for may predate an invalidation: read again.
             Err(returned) => loader = returned,
