@@ -84,49 +84,27 @@ fn main() {
         return;
     }
     let quick = flag("--quick");
-    let (workers, sizes, tasks) = (
-        list("workers", &WORKERS),
-        list("sizes", &SIZES),
-        list("tasks", &TASKS),
-    );
-    let partial = workers.len() < WORKERS.len()
-        || sizes.len() < SIZES.len()
-        || tasks.len() < TASKS.len()
-        || flag("--reads-only")
-        || flag("--no-outages");
-    let grid = |settings: Settings| Settings {
-        workers: workers.clone(),
-        sizes: sizes.clone(),
-        tasks: tasks.clone(),
+    let (rounds, base_calls, outage, patience) = if quick {
+        (1, 50, Duration::from_millis(300), Duration::from_secs(1))
+    } else {
+        (3, 1500, Duration::from_secs(2), Duration::from_secs(5))
+    };
+    let settings = Settings {
+        workers: list("workers", &WORKERS),
+        sizes: list("sizes", &SIZES),
+        tasks: list("tasks", &TASKS),
         reads_only: flag("--reads-only"),
         outages: !flag("--no-outages"),
-        ..settings
+        rounds,
+        base_calls,
+        outage,
+        patience,
     };
-    let settings = grid(if quick {
-        Settings {
-            workers: Vec::new(),
-            sizes: Vec::new(),
-            tasks: Vec::new(),
-            reads_only: false,
-            outages: true,
-            rounds: 1,
-            base_calls: 50,
-            outage: Duration::from_millis(300),
-            patience: Duration::from_secs(1),
-        }
-    } else {
-        Settings {
-            workers: Vec::new(),
-            sizes: Vec::new(),
-            tasks: Vec::new(),
-            reads_only: false,
-            outages: true,
-            rounds: 3,
-            base_calls: 1500,
-            outage: Duration::from_secs(2),
-            patience: Duration::from_secs(5),
-        }
-    });
+    let partial = settings.workers.len() < WORKERS.len()
+        || settings.sizes.len() < SIZES.len()
+        || settings.tasks.len() < TASKS.len()
+        || settings.reads_only
+        || !settings.outages;
     let mut server = RedisServer::start();
     let url = server.url();
     let mut report = String::new();
