@@ -5,8 +5,9 @@
 //! ```
 //!
 //! `redis_hit` compares a hit through a `#[cached]` function on a Redis cache with a raw redis-rs
-//! `GET` plus `serde_json` decode of the same value, over the same kind of connection (a
-//! `ConnectionManager` with TCP_NODELAY), at 1 and 64 concurrent tasks. `memory_hit` measures a
+//! `GET` plus `serde_json` decode of the same value, on a `ConnectionManager` with redis-rs's
+//! defaults (`raw_defaults`: what a user writes by hand) and on one with TCP_NODELAY
+//! (`raw_nodelay`), at 1 and 64 concurrent tasks. `memory_hit` measures a
 //! hit on the embedded cache. Throughput is in calls per second; the tasks share the iteration
 //! count on a one-worker Tokio runtime. One worker leaves the second core to `redis-server`: with
 //! two workers the client and the server contend for two cores and throughput jumps between two
@@ -18,7 +19,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::{cached, Cache};
-use cachemacro_tests::bench::{client_runtime, raw_connection, redis_cache, Profile};
+use cachemacro_tests::bench::{
+    client_runtime, raw_connection, raw_default_connection, redis_cache, Profile,
+};
 use cachemacro_tests::RedisServer;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redis::aio::ConnectionManager;
@@ -145,10 +148,12 @@ fn redis_hit(c: &mut Criterion) {
         println!("value size: {} bytes of JSON", json.len());
         connection
     });
+    let defaults = runtime.block_on(raw_default_connection(&server.url()));
 
     let readers = [
         ("cached", Reader::Cached(cache.clone())),
-        ("raw", Reader::RawRedis(connection)),
+        ("raw_defaults", Reader::RawRedis(defaults)),
+        ("raw_nodelay", Reader::RawRedis(connection)),
     ];
     bench_readers(c, &runtime, "redis_hit", &readers);
     assert_no_load_since_fill(&cache);

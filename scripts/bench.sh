@@ -32,19 +32,22 @@ calls_per_second() {
 }
 
 echo
-echo "| backend | concurrency | #[cached] calls/s | raw redis-rs calls/s | cached / raw |"
-echo "|---------|------------:|------------------:|---------------------:|-------------:|"
+echo "| backend | concurrency | #[cached] calls/s | raw, defaults | raw, TCP_NODELAY | cached / raw defaults | cached / raw NODELAY |"
+echo "|---------|------------:|------------------:|--------------:|-----------------:|----------------------:|---------------------:|"
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
 for concurrency in 1 64; do
     cached=$(calls_per_second "redis_hit/cached/$concurrency")
-    raw=$(calls_per_second "redis_hit/raw/$concurrency")
-    if [ -n "$cached" ] && [ -n "$raw" ]; then
-        ratio=$(awk -v a="$cached" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')
-        echo "| Redis | $concurrency | $cached | $raw | $ratio |"
+    defaults=$(calls_per_second "redis_hit/raw_defaults/$concurrency")
+    nodelay=$(calls_per_second "redis_hit/raw_nodelay/$concurrency")
+    if [ -n "$cached" ] && [ -n "$defaults" ] && [ -n "$nodelay" ]; then
+        echo "| Redis | $concurrency | $cached | $defaults | $nodelay | $(ratio "$cached" "$defaults") | $(ratio "$cached" "$nodelay") |"
     fi
 done
 for concurrency in 1 64; do
     cached=$(calls_per_second "memory_hit/cached/$concurrency")
     if [ -n "$cached" ]; then
-        echo "| memory | $concurrency | $cached | | |"
+        echo "| memory | $concurrency | $cached | | | | |"
     fi
 done

@@ -88,10 +88,16 @@ where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
-    let convert = failure.converter(cache, policy);
     let call = Call::new(cache, key, tags, policy);
-    let served = serve::<R, M, L>(&call, loader, &sharing, convert);
-    failing_on_faults(convert, served).await
+    // Awaited directly unless faults must be collected: wrapping the call's future in the
+    // fault scope would move it, kilobytes on every hit, for a mode few functions use.
+    match failure.converter(cache, policy) {
+        None => serve::<R, M, L>(&call, loader, &sharing, None).await,
+        Some(convert) => {
+            let served = serve::<R, M, L>(&call, loader, &sharing, Some(convert));
+            failing_on_faults(Some(convert), served).await
+        }
+    }
 }
 
 /// The hit path, and the miss path on a miss. With `on_cache_error = "fail"`, a read that failed

@@ -52,9 +52,14 @@ impl Key {
     pub fn as_str(&self) -> &str {
         match &self.spilled {
             Some(spilled) => spilled,
-            // Only whole `&str`s are ever copied in, so the bytes are always UTF-8.
-            None => std::str::from_utf8(&self.inline[..usize::from(self.len)])
-                .expect("a key holds whole strings only"),
+            None => {
+                let bytes = &self.inline[..usize::from(self.len)];
+                debug_assert!(std::str::from_utf8(bytes).is_ok());
+                // SAFETY: `push_str` is the only writer, and it copies whole `&str`s to the end
+                // of the used bytes and never truncates, so they are always valid UTF-8.
+                // Checking them again would cost a scan of the key on every hit.
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
         }
     }
 
@@ -166,6 +171,15 @@ impl KeyBuilder {
         self
     }
 
+    /// Appends an integer, as [`value`](Self::value) renders it: its digits need neither
+    /// escaping nor a formatter, which costs more than the rest of a short key on every hit.
+    pub fn integer<I: KeyInteger>(&mut self, value: I) -> &mut Self {
+        let mut digits = [0; MAX_INTEGER_DIGITS];
+        let text = value.render(&mut digits);
+        self.key.push_str(text, self.capacity);
+        self
+    }
+
     /// Appends a Rust path or type name, such as `app::Repo<u8>`, escaping like
     /// [`value`](Self::value) except that `:` stays as it is, so that `::` reads as written.
     pub fn path(&mut self, path: &str) -> &mut Self {
@@ -178,6 +192,82 @@ impl KeyBuilder {
         self.key
     }
 }
+
+/// The longest decimal rendering of a primitive integer: `-170141183460469231731687303715884105728`.
+const MAX_INTEGER_DIGITS: usize = 40;
+
+/// A primitive integer, rendered into a key by [`KeyBuilder::integer`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a primitive integer",
+    note = "a key renders a value that is not a primitive integer with `Display`"
+)]
+pub trait KeyInteger: Copy + sealed::Sealed {
+    /// Writes the decimal digits, with a `-` when negative, at the end of `buffer` and returns
+    /// them: the same text as `Display`.
+    fn render(self, buffer: &mut [u8; MAX_INTEGER_DIGITS]) -> &str;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Writes `magnitude`'s digits, and a `-` when `negative`, at the end of `buffer`; one
+/// function per width, so that integers of 64 bits and less divide as such (a multiplication).
+macro_rules! render_decimal {
+    ($name:ident: $wide:ty) => {
+        fn $name(
+            mut magnitude: $wide,
+            negative: bool,
+            buffer: &mut [u8; MAX_INTEGER_DIGITS],
+        ) -> &str {
+            let mut start = buffer.len();
+            loop {
+                start -= 1;
+                buffer[start] = b'0' + (magnitude % 10) as u8;
+                magnitude /= 10;
+                if magnitude == 0 {
+                    break;
+                }
+            }
+            if negative {
+                start -= 1;
+                buffer[start] = b'-';
+            }
+            let digits = &buffer[start..];
+            debug_assert!(digits.is_ascii());
+            // SAFETY: only ASCII digits and `-` were written from `start` on. Checking them would
+            // cost more than writing them.
+            unsafe { std::str::from_utf8_unchecked(digits) }
+        }
+    };
+}
+
+render_decimal!(render_u64: u64);
+render_decimal!(render_u128: u128);
+
+macro_rules! key_integers {
+    ($render:ident as $wide:ty: unsigned $($unsigned:ty),* ; signed $($signed:ty),*) => {
+        $(
+            impl sealed::Sealed for $unsigned {}
+            impl KeyInteger for $unsigned {
+                fn render(self, buffer: &mut [u8; MAX_INTEGER_DIGITS]) -> &str {
+                    $render(self as $wide, false, buffer)
+                }
+            }
+        )*
+        $(
+            impl sealed::Sealed for $signed {}
+            impl KeyInteger for $signed {
+                fn render(self, buffer: &mut [u8; MAX_INTEGER_DIGITS]) -> &str {
+                    $render(self.unsigned_abs() as $wide, self < 0, buffer)
+                }
+            }
+        )*
+    };
+}
+
+key_integers!(render_u64 as u64: unsigned u8, u16, u32, u64, usize; signed i8, i16, i32, i64, isize);
+key_integers!(render_u128 as u128: unsigned u128; signed i128);
 
 /// A key that lives beside the entry key `key` in the same Redis Cluster hash slot, so one script
 /// can touch both, and that starts with the cache's `prefix` as every key the cache writes does
@@ -326,6 +416,32 @@ impl Write for Escaper<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_render_as_display_does() {
+        fn both<I: super::KeyInteger + std::fmt::Display>(value: I) {
+            let mut fast = super::KeyBuilder::default();
+            fast.integer(value);
+            let mut formatted = super::KeyBuilder::default();
+            formatted.value(&value);
+            assert_eq!(&*fast.finish(), &*formatted.finish(), "{value}");
+        }
+        for value in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            both(value);
+        }
+        for value in [0, -1, 7, -10, i64::MIN, i64::MAX] {
+            both(value);
+        }
+        both(u8::MAX);
+        both(i8::MIN);
+        both(u16::MAX);
+        both(i32::MIN);
+        both(usize::MAX);
+        both(isize::MIN);
+        both(u128::MAX);
+        both(i128::MIN);
+        both(i128::MAX);
+    }
+
     use super::*;
 
     fn render(a: &str, b: &str) -> String {

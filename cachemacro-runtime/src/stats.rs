@@ -6,7 +6,7 @@ use crate::breaker::BreakerStats;
 
 /// Declares the counters once: the snapshot's fields, the atomic counters and their increments.
 macro_rules! counters {
-    ($($(#[doc = $doc:literal])* $name:ident => $increment:ident,)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident: $kind:ty => $increment:ident,)*) => {
         /// A snapshot of a cache's counters, from [`Cache::stats`](crate::Cache::stats).
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
@@ -24,17 +24,17 @@ macro_rules! counters {
 
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
-            $($name: AtomicU64,)*
+            $($name: $kind,)*
         }
 
         impl Counters {
             $(pub(crate) fn $increment(&self) {
-                self.$name.fetch_add(1, Relaxed);
+                self.$name.add_one();
             })*
 
             pub(crate) fn snapshot(&self, breaker: BreakerStats) -> Stats {
                 Stats {
-                    $($name: self.$name.load(Relaxed),)*
+                    $($name: self.$name.total(),)*
                     breaker_open: breaker.open,
                     breaker_trips: breaker.trips,
                     breaker_skips: breaker.skips,
@@ -46,49 +46,101 @@ macro_rules! counters {
 
 counters! {
     /// Reads answered from the cache, stale ones included.
-    hits => hit,
+    hits: Striped => hit,
     /// Reads that found no usable entry.
-    misses => miss,
+    misses: Striped => miss,
     /// Loader runs started by callers on a miss (background refreshes are counted apart).
-    loads => load,
+    loads: AtomicU64 => load,
     /// Loader runs (on a miss or a refresh) that never finished because their caller dropped
     /// the call's future: a timeout, a `select!`, a client that went away.
-    loads_cancelled => load_cancelled,
+    loads_cancelled: AtomicU64 => load_cancelled,
     /// Loader runs (on a miss or a refresh) that panicked.
-    loads_panicked => load_panicked,
+    loads_panicked: AtomicU64 => load_panicked,
     /// Backend operations that failed or timed out (not those the open breaker skipped); the
     /// caller was served anyway.
-    errors => error,
+    errors: AtomicU64 => error,
     /// Entries that did not decode (foreign bytes, older schema, wrong type) and were treated as
     /// misses; each is also counted in `misses`.
-    decode_errors => decode_error,
+    decode_errors: AtomicU64 => decode_error,
     /// Hits on an entry past its ttl but inside its `stale` window.
-    stale_hits => stale_hit,
+    stale_hits: AtomicU64 => stale_hit,
     /// Refreshes started by a hit before the entry expired (XFetch).
-    early_refreshes => early_refresh,
+    early_refreshes: AtomicU64 => early_refresh,
     /// Refreshes started by a stale hit.
-    stale_refreshes => stale_refresh,
+    stale_refreshes: AtomicU64 => stale_refresh,
     /// Callers that waited for a load already running in this process instead of loading.
-    coalesced => coalesce,
+    coalesced: AtomicU64 => coalesce,
     /// Misses that found another process's fill lock and waited for its value.
-    lock_waits => lock_wait,
+    lock_waits: AtomicU64 => lock_wait,
     /// Waits for another's fill that ran out of `lock_timeout`; the caller then loaded itself.
-    lock_timeouts => lock_timeout,
+    lock_timeouts: AtomicU64 => lock_timeout,
     /// Refreshes whose loader failed; the entry was left as it was.
-    refresh_failures => refresh_failure,
+    refresh_failures: AtomicU64 => refresh_failure,
     /// Loaded values not stored because their key or one of their tags was invalidated while
     /// they loaded, or their version was evicted (the fill guard); the caller still got the
     /// value.
-    fills_discarded => fill_discarded,
+    fills_discarded: AtomicU64 => fill_discarded,
     /// Values larger than the cache's `max_value_size`: returned to the caller, not stored.
-    oversized => oversize,
+    oversized: AtomicU64 => oversize,
     /// Invalidations that failed (Redis unavailable, out of memory, ...) and were queued for
     /// retry.
-    invalidations_queued => invalidation_queued,
+    invalidations_queued: AtomicU64 => invalidation_queued,
     /// Queued invalidations carried out once Redis answered again.
-    invalidations_replayed => invalidation_replayed,
+    invalidations_replayed: AtomicU64 => invalidation_replayed,
     /// Queued invalidations dropped because the queue was full (oldest first); each is logged.
-    invalidations_lost => invalidation_lost,
+    invalidations_lost: AtomicU64 => invalidation_lost,
+}
+
+/// A counter that callers on every thread increment.
+trait Count {
+    fn add_one(&self);
+    fn total(&self) -> u64;
+}
+
+impl Count for AtomicU64 {
+    fn add_one(&self) {
+        self.fetch_add(1, Relaxed);
+    }
+
+    fn total(&self) -> u64 {
+        self.load(Relaxed)
+    }
+}
+
+/// How many cache lines a [`Striped`] counter spreads over.
+const STRIPES: usize = 8;
+
+/// A counter split over cache lines, each thread adding to its own: a counter incremented by
+/// every hit would otherwise bounce one cache line between the cores of a multi-thread runtime
+/// on every call. Reading sums the stripes, which only [`Cache::stats`](crate::Cache::stats)
+/// does.
+#[derive(Debug, Default)]
+pub(crate) struct Striped([Padded; STRIPES]);
+
+/// One stripe, alone on its cache line (two 64-byte lines: adjacent-line prefetch pairs them).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+impl Striped {
+    fn stripe() -> usize {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+        }
+        STRIPE.with(|stripe| *stripe)
+    }
+}
+
+impl Count for Striped {
+    fn add_one(&self) {
+        self.0[Self::stripe()].0.fetch_add(1, Relaxed);
+    }
+
+    fn total(&self) -> u64 {
+        self.0.iter().map(|stripe| stripe.0.load(Relaxed)).sum()
+    }
 }
 
 impl Stats {
@@ -100,5 +152,26 @@ impl Stats {
         } else {
             self.hits as f64 / reads as f64
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Counters, STRIPES};
+
+    #[test]
+    fn striped_counters_sum_every_thread() {
+        let counters = Counters::default();
+        let threads = 2 * STRIPES + 1;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| (0..1000).for_each(|_| counters.hit()));
+            }
+        });
+        counters.miss();
+        let stats = counters.snapshot(Default::default());
+        assert_eq!(stats.hits, 1000 * threads as u64);
+        assert_eq!(stats.misses, 1);
+        assert_eq!(stats.loads, 0);
     }
 }

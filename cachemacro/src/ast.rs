@@ -267,6 +267,13 @@ impl Function {
         })
     }
 
+    /// Whether `name` is a parameter bound by name and declared as a primitive integer, which a
+    /// key renders without a formatter (`KeyBuilder::integer`).
+    pub(crate) fn is_integer_param(&self, name: &str) -> bool {
+        self.typed_params()
+            .any(|param| names_integer(param).is_some_and(|ident| ident == name))
+    }
+
     fn typed_params(&self) -> impl Iterator<Item = &PatType> {
         self.sig.inputs.iter().filter_map(|arg| match arg {
             FnArg::Typed(param) => Some(param),
@@ -306,6 +313,28 @@ fn ungrouped(ty: &Type) -> &Type {
 }
 
 /// How `param` binds its value; `None` for `_`, which the body cannot observe.
+/// The name `param` binds, when it binds a primitive integer by value (`id: u64`, `mut n: i32`),
+/// not by reference (`ref id: u64`).
+pub(crate) fn names_integer(param: &PatType) -> Option<&Ident> {
+    const INTEGERS: [&str; 12] = [
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+    ];
+    let Pat::Ident(pat) = &*param.pat else {
+        return None;
+    };
+    let Type::Path(path) = &*param.ty else {
+        return None;
+    };
+    let integer = pat.by_ref.is_none()
+        && pat.subpat.is_none()
+        && path.qself.is_none()
+        && path
+            .path
+            .get_ident()
+            .is_some_and(|ident| INTEGERS.iter().any(|integer| ident == integer));
+    integer.then_some(&pat.ident)
+}
+
 fn binding(param: &PatType) -> Option<Binding<'_>> {
     match &*param.pat {
         Pat::Ident(pat) => Some(Binding::Named(&pat.ident)),

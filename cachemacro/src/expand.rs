@@ -16,7 +16,7 @@
 //         let __key = {
 //             let mut __builder = ::cachemacro_runtime::__private::key_builder(&__cache, 32);
 //             __builder.literal("user:");
-//             __builder.value(&id);
+//             __builder.integer(id);
 //             __builder.finish()
 //         };
 //         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
@@ -148,7 +148,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
 
     let cache_init = cache_init(args, &private);
     let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, &private, &cache, &tags);
+    let let_tags = let_tags(args, func, &private, &cache, &tags);
     let policy = policy(args, func.returns, &private);
     let cached = by_return("cached", func.returns);
     // The cached type, with `impl Trait` erased so it can be written inside the body.
@@ -295,8 +295,14 @@ fn cache_init(args: &Args, private: &TokenStream) -> TokenStream {
 
 /// `let #local: [Key; N] = [..];` with the `tags`, each rendered as the key of its epoch in the
 /// cache held in `cache`; the type is written out so that an empty array has one too.
-fn let_tags(args: &Args, private: &TokenStream, cache: &Ident, local: &Ident) -> TokenStream {
-    let tags = key::tags(args, private, key::Start::EpochOf(cache));
+fn let_tags(
+    args: &Args,
+    func: &Function,
+    private: &TokenStream,
+    cache: &Ident,
+    local: &Ident,
+) -> TokenStream {
+    let tags = key::tags(args, func, private, key::Start::EpochOf(cache));
     let count = Literal::usize_unsuffixed(tags.len());
     quote!(let #local: [#private::Key; #count] = [#(#tags),*];)
 }
@@ -670,7 +676,7 @@ mod tests {
         assert!(
             text.contains(
                 "let__key={letmut__builder=::cachemacro_runtime::__private::key_builder(&__cache,\
-                 32);__builder.literal(\"user:\");__builder.value(&id);\
+                 32);__builder.literal(\"user:\");__builder.integer(id);\
                  __builder.literal(\"@v2\");__builder.finish()};"
             ),
             "{text}"
@@ -679,7 +685,7 @@ mod tests {
             text.contains(
                 "let__tags:[::cachemacro_runtime::__private::Key;2]=[{letmut__builder=\
                  ::cachemacro_runtime::__private::epoch_key_builder(&__cache,32);\
-                 __builder.literal(\"org:\");__builder.value(&org);__builder.finish()},{"
+                 __builder.literal(\"org:\");__builder.integer(org);__builder.finish()},{"
             ),
             "{text}"
         );
@@ -700,7 +706,7 @@ mod tests {
             "{untagged}"
         );
         assert!(
-            untagged.contains("__builder.value(&id);__builder.literal(\")\");__builder.finish()"),
+            untagged.contains("__builder.integer(id);__builder.literal(\")\");__builder.finish()"),
             "no version, no suffix: {untagged}"
         );
     }
@@ -717,7 +723,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "__builder.literal(\"(\");__builder.value(&id);__builder.literal(\")\");\
+                "__builder.literal(\"(\");__builder.integer(id);__builder.literal(\")\");\
                  __builder.literal(\"@v7\");__builder.finish()"
             ),
             "{text}"
@@ -740,7 +746,7 @@ mod tests {
                  scope(::core::any::type_name_of_val(&__cachemacro_scope),\"f\");{letmut\
                  __builder=::cachemacro_runtime::__private::key_builder(&__cache,128);\
                  __builder.path(__scope);__builder.path(\"::f\");__builder.literal(\"(\");\
-                 __builder.value(&id);__builder.literal(\",\");__builder.value(&name);\
+                 __builder.integer(id);__builder.literal(\",\");__builder.value(&name);\
                  __builder.literal(\")\");__builder.finish()}};"
             ),
             "{text}"
@@ -784,7 +790,7 @@ mod tests {
                  __builder.literal(\"]\");}\
                  __builder.literal(\"<\");__builder.path(::core::any::type_name::<T>());\
                  __builder.literal(\",\");__builder.value(&N);__builder.literal(\">\");\
-                 __builder.literal(\"(\");__builder.value(&id);__builder.literal(\",\");\
+                 __builder.literal(\"(\");__builder.integer(id);__builder.literal(\",\");\
                  __builder.value(&name);__builder.literal(\")\");__builder.finish()"
             ),
             "{text}"
@@ -836,7 +842,7 @@ mod tests {
         assert!(
             text.contains(
                 "__builder.literal(\"grid:\");__builder.value(&N);__builder.literal(\":\");\
-                 __builder.value(&x);__builder.finish()"
+                 __builder.integer(x);__builder.finish()"
             ),
             "{text}"
         );

@@ -266,6 +266,14 @@ impl RedisBackend {
     }
 }
 
+/// `GET key`, its buffers sized up front: `redis::cmd` starts from an empty buffer and grows it
+/// for any key past five bytes, a reallocation on every hit.
+fn get_command(key: &str) -> redis::Cmd {
+    let mut command = redis::Cmd::with_capacity(2, "GET".len() + key.len());
+    command.arg("GET").arg(key);
+    command
+}
+
 fn millis(duration: Duration) -> u64 {
     duration.as_millis().max(1) as u64
 }
@@ -333,7 +341,7 @@ impl Backend for RedisBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut connection = self.connection.clone();
-        self.run(redis::cmd("GET").arg(key).query_async(&mut connection))
+        self.run(get_command(key).query_async(&mut connection))
             .await
     }
 
@@ -343,7 +351,6 @@ impl Backend for RedisBackend {
         tags: &[K],
         touch: Option<Duration>,
     ) -> Result<Found<Vec<u8>>> {
-        let mut connection = self.connection.clone();
         match (tags.is_empty(), touch) {
             // The hit path of an untagged function: one plain command.
             (true, None) => Ok(Found {
@@ -353,6 +360,7 @@ impl Backend for RedisBackend {
             (true, Some(ttl)) => {
                 let mut command = redis::cmd("GETEX");
                 command.arg(key).arg("PX").arg(millis(ttl));
+                let mut connection = self.connection.clone();
                 let entry = self.run(command.query_async(&mut connection)).await?;
                 Ok(Found {
                     entry,
@@ -370,6 +378,7 @@ impl Backend for RedisBackend {
                 for tag in tags {
                     pipeline.cmd("GET").arg(tag.as_ref());
                 }
+                let mut connection = self.connection.clone();
                 self.run(async {
                     let reply = pipeline.query_async(&mut connection).await?;
                     Ok(split_read(reply)?)

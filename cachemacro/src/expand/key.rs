@@ -8,7 +8,7 @@
 //! {
 //!     let mut __builder = ::cachemacro_runtime::__private::key_builder(&__cache, 32);
 //!     __builder.literal("user:");
-//!     __builder.value(&id);
+//!     __builder.integer(id);
 //!     __builder.literal("@v2");
 //!     __builder.finish()
 //! }
@@ -25,7 +25,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
-use crate::ast::{Binding, Function, KeyGeneric};
+use crate::ast::{names_integer, Binding, Function, KeyGeneric};
 use crate::attr::Args;
 use crate::template::{Segment, Template};
 
@@ -57,16 +57,21 @@ pub(super) fn entry_key(
     let start = Start::CachePrefix(cache);
     let suffix = version_suffix(args);
     match &args.key {
-        Some(template) => render(&template.value, private, start, suffix.as_deref()),
+        Some(template) => render(&template.value, func, private, start, suffix.as_deref()),
         None => default_key(args, func, private, cache, enclosing, suffix.as_deref()),
     }
 }
 
 /// Each `tags` template rendered after `start`, in order; none without `tags`.
-pub(super) fn tags(args: &Args, private: &TokenStream, start: Start) -> Vec<TokenStream> {
+pub(super) fn tags(
+    args: &Args,
+    func: &Function,
+    private: &TokenStream,
+    start: Start,
+) -> Vec<TokenStream> {
     let templates = args.tags.iter().flat_map(|tags| &tags.value);
     templates
-        .map(|template| render(template, private, start, None))
+        .map(|template| render(template, func, private, start, None))
         .collect()
 }
 
@@ -81,6 +86,7 @@ fn version_suffix(args: &Args) -> Option<String> {
 /// template, so a placeholder whose value is not `Display` is reported there.
 pub(super) fn render(
     template: &Template,
+    func: &Function,
     private: &TokenStream,
     start: Start,
     suffix: Option<&str>,
@@ -100,6 +106,9 @@ pub(super) fn render(
             Segment::Placeholder(placeholder) => {
                 capacity += VALUE_CAPACITY;
                 let root = Ident::new(&placeholder.root, span);
+                if placeholder.fields.is_empty() && func.is_integer_param(&placeholder.root) {
+                    return quote_spanned!(span=> #builder.integer(#root););
+                }
                 let fields = placeholder
                     .fields
                     .iter()
@@ -192,6 +201,9 @@ fn default_key(
     let values: Vec<TokenStream> = func
         .default_key_params(&mentioned)
         .filter_map(|(param, binding)| match binding {
+            Binding::Named(ident) if names_integer(param).is_some() => {
+                Some(quote_spanned!(param.span()=> #builder.integer(#ident);))
+            }
             Binding::Named(ident) => Some(quote_spanned!(param.span()=> #builder.value(&#ident);)),
             Binding::Pattern(_) => None,
         })

@@ -90,7 +90,7 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let tags = local("__tags");
     let cache_init = cache_init(args, &private);
     let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, &private, &cache, &tags);
+    let let_tags = let_tags(args, func, &private, &cache, &tags);
     let policy = policy(args, func.returns, &private);
     let put = by_return("put", func.returns);
     let output = erase_impl_trait(&func.output);
@@ -128,10 +128,10 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let tags_local = local("__tags");
     let cache_init = cache_init(args, &private);
     let keys = args.keys.iter().flat_map(|keys| &keys.value);
-    let keys =
-        keys.map(|template| key::render(template, &private, Start::CachePrefix(&cache), None));
+    let keys = keys
+        .map(|template| key::render(template, func, &private, Start::CachePrefix(&cache), None));
     let keys: Vec<TokenStream> = keys.map(|key| owned(&private, &key)).collect();
-    let tags = key::tags(args, &private, Start::Empty);
+    let tags = key::tags(args, func, &private, Start::Empty);
     let tags = tags.iter().map(|tag| owned(&private, tag));
     let invalidate = match func.returns {
         Returns::Result => quote!(invalidate_after_result),
