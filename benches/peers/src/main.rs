@@ -5,6 +5,9 @@
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- --quick # a smoke run
 //! ```
 //!
+//! `--hit-loop=<client>,<calls>,<tasks>` reads through one client and exits, for counting
+//! instructions per hit (`scripts/hit-instructions.sh`).
+//!
 //! A part of the grid: `--workers=1 --sizes=200 --tasks=64,256 --reads-only --no-outages` (a
 //! partial run prints its tables and writes nothing).
 //!
@@ -81,6 +84,12 @@ fn main() {
     let flag = |name: &str| std::env::args().any(|arg| arg == name);
     if flag("--timer") {
         timer_cost();
+        return;
+    }
+    if let Some(spec) =
+        std::env::args().find_map(|arg| arg.strip_prefix("--hit-loop=").map(str::to_owned))
+    {
+        hit_loop(&spec);
         return;
     }
     let quick = flag("--quick");
@@ -533,6 +542,66 @@ impl std::future::Future for YieldOnce {
 
 /// What the operation timeout around each command costs: 64 tasks on one worker await a future
 /// that is pending once, bare and inside `tokio::time::timeout`, in alternating rounds.
+/// `--hit-loop=<client>,<calls per task>,<tasks>[,<url>]`: reads one 200 B row through one
+/// client on a current-thread runtime and exits; `scripts/hit-instructions.sh` runs it under
+/// callgrind at two call counts, so the difference is the instructions of the hits alone.
+/// Clients: `manager`, `multiplexed`, `cached-crate`, `ours`, `ours-memory`, `moka`.
+fn hit_loop(spec: &str) {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let (kind, calls, tasks) = match parts[..] {
+        [kind, calls, tasks, ..] => (kind, calls, tasks),
+        _ => panic!("--hit-loop=<client>,<calls per task>,<tasks>[,<url>]"),
+    };
+    let kind = match kind {
+        "manager" => Kind::Manager,
+        "multiplexed" => Kind::Multiplexed,
+        "cached-crate" => Kind::CachedCrate,
+        "ours" => Kind::Ours,
+        "ours-memory" => Kind::OursMemory,
+        "moka" => Kind::Moka,
+        other => panic!("unknown client {other}"),
+    };
+    let calls: u64 = calls.parse().expect("a number of calls");
+    let tasks: u64 = tasks.parse().expect("a number of tasks");
+    let server = parts.get(3).is_none().then(RedisServer::start);
+    let url = parts.get(3).map_or_else(
+        || server.as_ref().map(RedisServer::url).unwrap_or_default(),
+        |url| (*url).to_owned(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    runtime.block_on(async {
+        let mut client = kind.connect(&url).await;
+        let expected = Row::new(HIT_LOOP_ID, HIT_LOOP_SIZE);
+        // The first read fills the entry: every read measured after it is a hit.
+        assert_eq!(
+            client.read(HIT_LOOP_SIZE, HIT_LOOP_ID).await,
+            Ok(expected.clone())
+        );
+        let loads = LOADS.load(Relaxed);
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let mut client = client.clone();
+                tokio::spawn(async move {
+                    for _ in 0..calls {
+                        let row = client.read(HIT_LOOP_SIZE, HIT_LOOP_ID).await;
+                        std::hint::black_box(row.expect("a hit"));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("a reader panicked");
+        }
+        assert_eq!(LOADS.load(Relaxed), loads, "a measured read missed");
+    });
+}
+
+const HIT_LOOP_ID: u64 = 1;
+const HIT_LOOP_SIZE: usize = 200;
+
 fn timer_cost() {
     const TASKS: usize = 64;
     const PER_TASK: usize = 20_000;
