@@ -5,7 +5,7 @@
 //! one in the caller cannot.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,8 @@ struct Db {
     loads: AtomicUsize,
     /// Open (`true`) or shut.
     valve: watch::Sender<bool>,
+    /// Whether the next load panics once through the valve.
+    panic_next: AtomicBool,
 }
 
 impl Db {
@@ -30,6 +32,7 @@ impl Db {
             version: AtomicU64::new(0),
             loads: AtomicUsize::new(0),
             valve: watch::Sender::new(true),
+            panic_next: AtomicBool::new(false),
         })
     }
 
@@ -40,6 +43,7 @@ impl Db {
             .wait_for(|open| *open)
             .await
             .expect("the database outlives its loads");
+        assert!(!self.panic_next.swap(false, SeqCst), "the database fails");
         format!("{id}@{}", self.version.load(SeqCst))
     }
 
@@ -246,6 +250,74 @@ pub async fn detach_false_keeps_refreshes_in_the_caller<B: Backend>(cache: &Cach
     let stale = stale_entry(&db, || catalog.name_kept_in_the_caller(5)).await;
     expect_in_caller(&db, || catalog.name_kept_in_the_caller(5), &stale, "5@1").await;
     assert_eq!(catalog.clones(), 0);
+}
+
+pub async fn a_detached_refresh_that_panics_lets_the_next_stale_hit_refresh<B: Backend>(
+    cache: &Cache,
+    _: &B,
+) {
+    let db = Db::new();
+    let catalog = Catalog::new(cache, &db);
+    let stale = stale_entry(&db, || catalog.name(6)).await;
+    db.panic_next.store(true, SeqCst);
+    db.open();
+    assert_eq!(
+        catalog.name(6).await,
+        stale,
+        "the caller never sees the panic"
+    );
+    wait_for(|| cache.stats().loads_panicked == 1).await;
+    assert_eq!(db.loads(), 2);
+    // The refresh's claim went with its task: the next stale hit draws another, which lands.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while catalog.name(6).await != "6@1" {
+        assert!(
+            Instant::now() < deadline,
+            "no refresh after the one that panicked"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(db.loads() >= 3);
+}
+
+pub async fn a_caller_dropped_during_its_refresh_lets_the_next_stale_hit_refresh<B: Backend>(
+    cache: &Cache,
+    _: &B,
+) {
+    let db = Db::new();
+    let ledger = Ledger {
+        cache: cache.clone(),
+        db: Arc::clone(&db),
+    };
+    let stale = stale_entry(&db, || ledger.name(7)).await;
+    // The refresh runs in the caller (the service cannot be cloned): dropping the call while its
+    // load is held cancels the refresh.
+    {
+        let call = ledger.name(7);
+        tokio::pin!(call);
+        tokio::select! {
+            served = &mut call => panic!("the caller returned {served:?} before its refresh's load"),
+            () = wait_for(|| db.loads() == 2) => {}
+        }
+    }
+    wait_for(|| cache.stats().loads_cancelled == 1).await;
+    db.open();
+    // Its fill lock is freed by a task the drop spawned: until then, stale hits take the lock
+    // for another's refresh and are served without refreshing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let served = ledger.name(7).await;
+        if served == "7@1" {
+            break;
+        }
+        assert_eq!(served, stale, "a stale hit is served the entry");
+        assert!(
+            Instant::now() < deadline,
+            "no refresh after the cancelled one"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(db.loads(), 3, "one refresh after the cancelled one");
 }
 
 /// Polls `condition` until it holds, with a deadline far beyond what a busy machine needs.

@@ -128,6 +128,8 @@ conformance! {
         a_service_that_cannot_be_cloned_refreshes_in_the_caller,
         a_body_that_is_not_send_refreshes_in_the_caller,
         detach_false_keeps_refreshes_in_the_caller,
+        a_detached_refresh_that_panics_lets_the_next_stale_hit_refresh,
+        a_caller_dropped_during_its_refresh_lets_the_next_stale_hit_refresh,
     ],
     guarantees: [
         a_call_after_cache_invalidate_never_joins_an_older_load,
