@@ -1185,7 +1185,8 @@
 //!
 //! # Compile-time checks
 //!
-//! Mistakes are reported at the offending token, all at once: an unknown or repeated argument,
+//! Mistakes are reported at the offending token, all at once: an unknown or repeated argument
+//! (with the argument it most likely meant when one is spelled close),
 //! a duration that is zero, negative or malformed, a `beta` that is not a number greater than
 //! zero, `beta` with `early_refresh = false`, `sliding = true` with `stale`, `beta` or
 //! `early_refresh = true`, a template placeholder (in `key`, `keys` or `tags`) that names no
