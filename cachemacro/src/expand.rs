@@ -20,7 +20,7 @@
 //             __builder.finish()
 //         };
 //         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
-//         ::cachemacro_runtime::__private::cached_result(
+//         let __value = ::cachemacro_runtime::__private::cached_result(
 //             &__cache,
 //             &__key,
 //             &__tags,
@@ -45,13 +45,23 @@
 //                     .failure()
 //             },
 //         )
-//         .await
+//         .await;
+//         __value
 //     }
 //     // + `invalidate_get_user` and `refresh_get_user`, see `companions.rs`.
 //
 // The signature, attributes and block are the user's tokens, so their spans survive. The fake
 // early return gives the loader block its type up front: a mismatch is then reported inside the
-// user's block rather than at the attribute. `__cache`, `__key` and the other locals have
+// user's block rather than at the attribute.
+//
+// No lint may reach the user from what the expansion adds, so the user's code is linted as the
+// user wrote it and nothing else is. Tokens the expansion writes have call-site or mixed-site
+// spans, which lints take for a macro's own code. Two places need care: the user's block nested
+// in the loader keeps its statements' spans but gets braces spanned in the expansion's context
+// (`nested_block`), or `unused_braces` would take a one-line body for removable braces; and the
+// value of each generated body is bound to `__value` before it is returned (`bound`), or the
+// Rust 2024 migration lint `tail_expr_drop_order` would report the temporaries of the call
+// outliving `__cache`. `tests/ui/pass/no_warnings.rs` compiles with warnings denied. `__cache`, `__key` and the other locals have
 // mixed-site spans, so the user's code cannot see them. Keys and tags are rendered as `key.rs`
 // shows; `#[cache_put]` and `#[cache_invalidate]` reuse these pieces (`write.rs`).
 //
@@ -80,10 +90,10 @@ mod key;
 mod lending;
 mod write;
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{GenericArgument, Ident, ItemFn, Path, PathArguments, Token, Type, TypeInfer};
+use syn::{Block, GenericArgument, Ident, ItemFn, Path, PathArguments, Token, Type, TypeInfer};
 
 use crate::ast::{Body, Function, Returns};
 use crate::attr::{self, Args, Macro};
@@ -178,12 +188,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     }};
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
-    let caching = quote! {
-        #can_fail
-        static __CACHEMACRO_POLICY: #private::Policy = #policy;
-        let #cache = #cache_init;
-        let #key = #key_init;
-        #let_tags
+    let call = bound(quote! {
         #private::#cached(
             &#cache,
             &#key,
@@ -194,6 +199,14 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             #failure,
         )
         .await
+    });
+    let caching = quote! {
+        #can_fail
+        static __CACHEMACRO_POLICY: #private::Policy = #policy;
+        let #cache = #cache_init;
+        let #key = #key_init;
+        #let_tags
+        #call
     };
     let companions = companions::companions(args, func);
     match lending {
@@ -244,10 +257,32 @@ fn body_future(func: &Function, output: &Type) -> TokenStream {
     match &func.body {
         Body::Async(block) => {
             let fake_return = fake_return(output);
-            quote_spanned!(block.span()=> async move { #fake_return #block })
+            let inner = nested_block(block);
+            quote_spanned!(block.span()=> async move { #fake_return #inner })
         }
         Body::AsyncTrait { loader, .. } => loader.to_token_stream(),
     }
+}
+
+/// The user's `block`, to be nested as the value of a block of the expansion. Its braces are
+/// re-spanned to the same place in the expansion's context: rustc's `unused_braces` lint takes
+/// a one-line block that is the value of another for braces the user could remove (and
+/// `cargo fix` would remove them from the function, which then no longer parses), but it
+/// leaves blocks of macro expansions alone. What is inside keeps the user's spans.
+fn nested_block(block: &Block) -> TokenStream {
+    let statements = &block.stmts;
+    let mut braces = Group::new(Delimiter::Brace, quote!(#(#statements)*));
+    braces.set_span(Span::mixed_site().located_at(block.brace_token.span.join()));
+    TokenTree::Group(braces).into()
+}
+
+/// `let __value = #value; __value`: the value of a body whose locals have destructors (the cache
+/// handle, the key), bound first so that none of its temporaries outlives them. Left as the tail
+/// expression, they would be dropped after the locals until Rust 2024 and before them since,
+/// which the `tail_expr_drop_order` lint of the 2024 migration reports on every expansion.
+fn bound(value: TokenStream) -> TokenStream {
+    let local = local("__value");
+    quote!(let #local = #value; #local)
 }
 
 /// A local of the expansion, out of reach of the user's code.
@@ -872,7 +907,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await}"
+                "::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await;__value}"
             ),
             "{text}"
         );
@@ -885,7 +920,7 @@ mod tests {
         assert!(
             text.contains(
                 "let_=::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await;\
-                 get_user(id,trace).await}"
+                 let__value=get_user(id,trace).await;__value}"
             ),
             "{text}"
         );
@@ -916,7 +951,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Self::load::<T,N>(self,__arg1,__arg2,name).await}"),
+            text.contains("Self::load::<T,N>(self,__arg1,__arg2,name).await;__value}"),
             "{text}"
         );
     }
@@ -938,7 +973,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("__function(pair).await}"), "{text}");
+        assert!(
+            text.contains("let__value=__function(pair).await;__value}"),
+            "{text}"
+        );
     }
 
     #[test]

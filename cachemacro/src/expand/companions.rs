@@ -16,7 +16,8 @@
 //!     let _ = &trace;
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* "user:", id, "@v2", as in the cached fn */ };
-//!     ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await
+//!     let __value = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
+//!     __value
 //! }
 //!
 //! #[doc = " Reloads the entry of `get_user` for these arguments: ..."]
@@ -25,7 +26,8 @@
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* as above */ };
 //!     let _ = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
-//!     get_user(id, trace).await
+//!     let __value = get_user(id, trace).await;
+//!     __value
 //! }
 //! ```
 //!
@@ -44,7 +46,7 @@ use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
 use syn::{FnArg, GenericParam, Ident, Pat, PatIdent, Token};
 
-use super::{cache_init, key, local, private_path, runtime_path};
+use super::{bound, cache_init, key, local, private_path, runtime_path};
 use crate::ast::{Body, Function};
 use crate::attr::Args;
 
@@ -90,6 +92,8 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
          as `{name}` ignores the cache's failures."
     );
 
+    let invalidated = bound(quote!(#private::invalidate_key(&#cache, &#key).await));
+    let refreshed = bound(quote!(#call.await));
     quote! {
         #[doc = #invalidate_doc]
         #attrs
@@ -97,7 +101,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             #(let _ = &#unused;)*
             let #cache = #cache_init;
             let #key = #invalidate_key;
-            #private::invalidate_key(&#cache, &#key).await
+            #invalidated
         }
 
         #[doc = #refresh_doc]
@@ -107,7 +111,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             let #cache = #cache_init;
             let #key = #refresh_key;
             let _ = #private::invalidate_key(&#cache, &#key).await;
-            #call.await
+            #refreshed
         }
     }
 }
