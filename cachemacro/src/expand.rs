@@ -95,7 +95,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Block, GenericArgument, Ident, ItemFn, Path, PathArguments, Token, Type, TypeInfer};
 
-use crate::ast::{Body, Function, Returns};
+use crate::ast::{stored_in, Body, Function, Returns};
 use crate::attr::{self, Args, Macro};
 use crate::errors::Errors;
 use crate::valid;
@@ -188,8 +188,20 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     }};
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
-    let call = bound(quote! {
-        #private::#cached(
+    let can_store = assert_cacheable(&private, func);
+    // `L`, the loader, and for a `Result` its error type `E`.
+    let inferred = if func.returns == Returns::Result {
+        2
+    } else {
+        1
+    };
+    let call = runtime_call(
+        &private,
+        &cached,
+        func,
+        &output,
+        inferred,
+        quote! {
             &#cache,
             &#key,
             &#tags,
@@ -197,10 +209,10 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             #loader,
             #sharing,
             #failure,
-        )
-        .await
-    });
+        },
+    );
     let caching = quote! {
+        #can_store
         #can_fail
         static __CACHEMACRO_POLICY: #private::Policy = #policy;
         let #cache = #cache_init;
@@ -344,6 +356,69 @@ fn failure(private: &TokenStream, output: &Type) -> TokenStream {
         use #private::{FailByError as _, FailNever as _};
         (&#private::FailureProbe::<#output>::new()).failure()
     }}
+}
+
+/// The stored type of `func` (see `Function::stored`) with every token spanned at its first
+/// one, and that span: where a type that cannot be stored is reported. `None` for a type naming
+/// `$crate`, which needs its own spans to resolve.
+fn stored_at(func: &Function) -> Option<(TokenStream, Span)> {
+    let stored = func.stored()?.to_token_stream();
+    if mentions(stored.clone(), "$crate") {
+        return None;
+    }
+    let at = stored.clone().into_iter().next()?.span();
+    Some((respan(stored, at), at))
+}
+
+/// `let _ = #private::assert_cacheable::<T>;` for the stored type `T`, which fails to compile,
+/// at `T`, unless values of `T` can be stored. Left out when `T` holds an `impl Trait`, which
+/// cannot be named here.
+fn assert_cacheable(private: &TokenStream, func: &Function) -> TokenStream {
+    match stored_at(func) {
+        Some((stored, _)) if !mentions(stored.clone(), "impl") => {
+            quote!(let _ = #private::assert_cacheable::<#stored>;)
+        }
+        _ => TokenStream::new(),
+    }
+}
+
+/// `let __value = #private::#name::<T, _, ..>(#arguments).await; __value`: the call of the
+/// runtime function `name` (`cached_result`, `put_value`, ..) whose type parameter `T` is the
+/// stored type, followed by `inferred` others.
+///
+/// A type that cannot be stored breaks the bounds of `T` at three places: the assertion of
+/// `assert_cacheable`, the path of the runtime function (its where-clauses) and the `.await`
+/// (the well-formedness of the future it returns). rustc drops an error whose predicate an
+/// error it already reported at the same span implies, so all three are spanned alike: the
+/// assertion names the stored type respanned at its first token (`stored_at`), and so does the
+/// turbofish here, whose path, parentheses and `.await` get that span too. Only the assertion's
+/// error remains, at the return type, instead of one per bound at the attribute. The function's
+/// other bounds are reported there as well: a loader whose future is not `Send` points at the
+/// return type too. A span covers the type's first token only: joining spans needs a nightly
+/// compiler.
+fn runtime_call(
+    private: &TokenStream,
+    name: &Ident,
+    func: &Function,
+    output: &Type,
+    inferred: usize,
+    arguments: TokenStream,
+) -> TokenStream {
+    let Some((stored, at)) = stored_at(func) else {
+        return bound(quote!(#private::#name(#arguments).await));
+    };
+    // The stored type again, from `output`: an `impl Trait` is `_` there.
+    let stored = match stored_in(output, func.returns) {
+        Some(erased) if mentions(stored.clone(), "impl") => respan(erased.to_token_stream(), at),
+        _ => stored,
+    };
+    let inferred = (0..inferred).map(|_| quote!(_));
+    let path = respan(quote!(#private::#name::<), at);
+    let rest = respan(quote!(#(, #inferred)* >), at);
+    let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
+    arguments.set_span(at);
+    let awaiting = respan(quote!(.await), at);
+    bound(quote!(#path #stored #rest #arguments #awaiting))
 }
 
 /// With `on_cache_error = "fail"`, a statement that compiles only when the return type can carry
@@ -719,7 +794,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("cached_value(&__cache,&__key,&__tags,&__CACHEMACRO_POLICY,"),
+            text.contains("cached_value::<u64,_>(&__cache,&__key,&__tags,&__CACHEMACRO_POLICY,"),
             "{text}"
         );
         let untagged = expanded(
@@ -1028,7 +1103,7 @@ mod tests {
         assert!(text.contains("__builder.literal(\"@v2\");"), "{text}");
         assert!(
             text.contains(
-                "::cachemacro_runtime::__private::put_result(&__cache,&__key,&__tags,\
+                "::cachemacro_runtime::__private::put_result::<User,_>(&__cache,&__key,&__tags,\
                  &__CACHEMACRO_POLICY,asyncmove{"
             ),
             "{text}"
@@ -1045,7 +1120,10 @@ mod tests {
                     }
                 ),
             );
-            assert!(text.contains(&format!("__private::{put}(")), "{text}");
+            assert!(
+                text.contains(&format!("__private::{put}::<u64>(")),
+                "{text}"
+            );
         }
     }
 
@@ -1118,6 +1196,61 @@ mod tests {
         );
         assert!(text.starts_with("asyncfnsave(id:u64)->u64{id}"), "{text}");
         assert!(text.contains("needsa`key`"), "{text}");
+    }
+
+    #[test]
+    fn the_stored_type_is_asserted_and_named_to_the_runtime() {
+        let cases = [
+            ("u64", "cached_value::<u64,_>("),
+            ("Result<Vec<u8>,E>", "cached_result::<Vec<u8>,_,_>("),
+            ("std::io::Result<u8>", "cached_result::<u8,_,_>("),
+            ("Option<(u8,String)>", "cached_option::<(u8,String),_>("),
+        ];
+        for (output, call) in cases {
+            let ty: Type = syn::parse_str(output).unwrap();
+            let stored = match call.split_once("::<") {
+                Some((_, rest)) => rest.split(",_").next().unwrap(),
+                None => unreachable!(),
+            };
+            let text = expanded(
+                quote!(),
+                quote!(
+                    async fn f() -> #ty {
+                        loop {}
+                    }
+                ),
+            );
+            assert!(
+                text.starts_with(&format!(
+                    "asyncfnf()->{output}{{let_=::cachemacro_runtime::__private::\
+                     assert_cacheable::<{stored}>;"
+                )),
+                "{text}"
+            );
+            assert!(text.contains(call), "{call}: {text}");
+        }
+        // An `impl Trait` cannot be named: no assertion, and `_` in its place.
+        let opaque = expanded(
+            quote!(),
+            quote!(
+                async fn f() -> Option<impl Serialize> {
+                    None::<u8>
+                }
+            ),
+        );
+        assert!(!opaque.contains("assert_cacheable"), "{opaque}");
+        assert!(opaque.contains("cached_option::<_,_>("), "{opaque}");
+        // Nothing is stored by an invalidation.
+        let invalidate = expanded_with(
+            cache_invalidate,
+            quote!(keys = ["k"]),
+            quote!(
+                async fn f() -> u64 {
+                    1
+                }
+            ),
+        );
+        assert!(!invalidate.contains("assert_cacheable"), "{invalidate}");
     }
 
     #[test]

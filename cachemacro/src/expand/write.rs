@@ -79,8 +79,8 @@ use quote::quote;
 
 use super::key::{self, Start};
 use super::{
-    assert_can_fail, body_future, bound, by_return, cache_init, erase_impl_trait, failure,
-    let_tags, local, on_cache_error, policy, private_path, with_body,
+    assert_cacheable, assert_can_fail, body_future, bound, by_return, cache_init, erase_impl_trait,
+    failure, let_tags, local, on_cache_error, policy, private_path, runtime_call, with_body,
 };
 use crate::ast::{Function, Returns};
 use crate::attr::Args;
@@ -99,18 +99,26 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let body_future = body_future(func, &output);
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
-    let call = bound(quote! {
-        #private::#put(
+    let can_store = assert_cacheable(&private, func);
+    // For a `Result`, its error type `E`; the body is an `impl Future` parameter.
+    let inferred = usize::from(func.returns == Returns::Result);
+    let call = runtime_call(
+        &private,
+        &put,
+        func,
+        &output,
+        inferred,
+        quote! {
             &#cache,
             &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
             #body_future,
             #failure,
-        )
-        .await
-    });
+        },
+    );
     let statements = quote! {
+        #can_store
         #can_fail
         static __CACHEMACRO_POLICY: #private::Policy = #policy;
         let #cache = #cache_init;
