@@ -27,7 +27,8 @@
 //! - anything else, including `()`: every value is stored.
 //!
 //! Stored values are serialized, so `T` must implement `Serialize`, `DeserializeOwned` and
-//! `Send`, and be `'static`. A cache that fails (Redis down, an undecodable entry) is treated
+//! `Send`, and be `'static`: an owned value, such as `String`, `Vec<T>` or `Arc<T>`, rather than
+//! `&str`, `&[T]` or `&T`, since a hit decodes a new value that cannot borrow. A cache that fails (Redis down, an undecodable entry) is treated
 //! as a miss: the body runs and its value is returned, unless
 //! [`on_cache_error = "fail"`](#on_cache_error) asks for the cache's error instead.
 //!
