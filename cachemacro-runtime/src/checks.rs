@@ -23,3 +23,13 @@ impl<T: Serialize + DeserializeOwned> Cacheable for T {}
 
 /// Fails to compile unless `T` is [`Cacheable`].
 pub const fn assert_cacheable<T: Cacheable>() {}
+
+/// Implemented by nothing: what the companions of a `#[cached]` method require when the method
+/// is in a trait impl, which cannot hold them (see `trait_impl_guard` in the macro crate).
+#[diagnostic::on_unimplemented(
+    message = "`#[cached]` cannot add its companions to this impl of a trait for `{Self}`: write `#[cached(companions = false)]`",
+    label = "in a trait impl, write `companions = false`",
+    note = "a trait impl holds only the trait's methods, so neither `invalidate_<name>` and `refresh_<name>` nor the sibling fn that lets refreshes run in the background can go there; the errors \"method `invalidate_<name>` is not a member of trait\" say the same",
+    note = "with `companions = false`, the companions are left out and refreshes run in the task of the caller that draws them"
+)]
+pub trait CompanionsInTraitImpl {}

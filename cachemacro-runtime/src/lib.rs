@@ -57,7 +57,7 @@ pub use crate::stats::Stats;
 pub mod __private {
     pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
-    pub use crate::checks::{assert_cacheable, Cacheable};
+    pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
     pub use crate::key::{scope, Key, KeyBuilder};
     pub use crate::lend::{
         mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,

@@ -189,6 +189,12 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
     let can_store = assert_cacheable(&private, func);
+    let guard = companions::trait_impl_guard(
+        args,
+        func,
+        &private,
+        lending.as_ref().map(|lending| lending.arity),
+    );
     // `L`, the loader, and for a `Result` its error type `E`.
     let inferred = if func.returns == Returns::Result {
         2
@@ -212,6 +218,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         },
     );
     let caching = quote! {
+        #guard
         #can_store
         #can_fail
         static __CACHEMACRO_POLICY: #private::Policy = #policy;
@@ -225,7 +232,8 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         Some(lending) => {
             let function = with_body(func, &lending.signature, caching);
             let siblings = lending.siblings;
-            quote!(#function #siblings #companions)
+            // Companions first: in a trait impl, the first errors then name them.
+            quote!(#function #companions #siblings)
         }
         None => {
             let function = with_body(func, &func.sig, caching);
@@ -1251,6 +1259,83 @@ mod tests {
             ),
         );
         assert!(!invalidate.contains("assert_cacheable"), "{invalidate}");
+    }
+
+    #[test]
+    fn methods_that_may_be_in_a_trait_impl_carry_stand_ins_for_their_companions() {
+        let private_method = quote!(
+            async fn get(&mut self, id: u64) -> u64 {
+                id
+            }
+        );
+        let text = expanded(quote!(), private_method.clone());
+        assert!(
+            text.contains(
+                "trait__CachemacroStandIns{fninvalidate_get<>()where\
+                 Self:::cachemacro_runtime::__private::CompanionsInTraitImpl{}}"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("let_=Self::invalidate_get;"), "{text}");
+        // Lending: the sibling fns' calls find the stand-ins; the held fn has a silent one.
+        let lent = expanded(
+            quote!(),
+            quote!(
+                async fn get(&self, id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(
+            lent.contains(
+                "fn__cachemacro_body_get<__A0,__A1,__Output>(_:__A0,_:__A1)\
+                 ->::core::future::Pending<__Output>where\
+                 Self:::cachemacro_runtime::__private::CompanionsInTraitImpl"
+            ),
+            "{lent}"
+        );
+        assert!(!lent.contains("let_=Self::invalidate_get;"), "{lent}");
+        assert_eq!(
+            lent.matches("trait__CachemacroStandIns").count(),
+            2,
+            "{lent}"
+        );
+        // Generic parameters are mirrored, without bounds.
+        let generic = expanded(
+            quote!(),
+            quote!(
+                async fn get<'a, T: Default, const N: usize>(&'a mut self) -> T {
+                    T::default()
+                }
+            ),
+        );
+        assert!(
+            generic.contains("fninvalidate_get<T,constN:usize>()where"),
+            "{generic}"
+        );
+        assert!(
+            generic.contains("let_=Self::invalidate_get::<T,N>;"),
+            "{generic}"
+        );
+        // What cannot be in a trait impl, or has no companions, carries none.
+        let visible = quote!(
+            pub async fn get(&self, id: u64) -> u64 {
+                id
+            }
+        );
+        let free = quote!(
+            async fn get(id: u64) -> u64 {
+                id
+            }
+        );
+        for (args, item) in [
+            (quote!(), visible),
+            (quote!(), free),
+            (quote!(companions = false), private_method),
+        ] {
+            let text = expanded(args, item);
+            assert!(!text.contains("CachemacroStandIns"), "{text}");
+        }
     }
 
     #[test]

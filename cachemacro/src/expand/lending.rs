@@ -67,6 +67,17 @@ pub(super) struct Lending {
     pub loader: TokenStream,
     pub signature: Signature,
     pub siblings: TokenStream,
+    /// How many arguments each sibling takes.
+    pub arity: usize,
+}
+
+/// The names of the two sibling fns of `func`: the body and the fn that lends it its arguments.
+pub(super) fn sibling_names(func: &Function) -> (Ident, Ident) {
+    let name = &func.sig.ident;
+    (
+        format_ident!("__cachemacro_body_{}", name),
+        format_ident!("__cachemacro_held_{}", name),
+    )
 }
 
 pub(super) fn lending(
@@ -75,9 +86,7 @@ pub(super) fn lending(
     params: &[Lendable<'_>],
     private: &TokenStream,
 ) -> Lending {
-    let name = &func.sig.ident;
-    let body_fn = format_ident!("__cachemacro_body_{}", name);
-    let held_fn = format_ident!("__cachemacro_held_{}", name);
+    let (body_fn, held_fn) = sibling_names(func);
     let path = if func.has_receiver() {
         quote!(Self::)
     } else {
@@ -169,6 +178,7 @@ pub(super) fn lending(
         Lendable::Borrowed { name, .. } | Lendable::Owned { name, .. } => Some(name),
     });
     let lent = bound(quote!(#path #body_fn(#(#lent_args),*).await));
+    let guard = super::companions::held_guard(func, params.len());
     let siblings = quote! {
         #attrs
         #body_sig {
@@ -179,6 +189,7 @@ pub(super) fn lending(
 
         #attrs
         async fn #held_fn<#(#holder_types),*>(#(#held_inputs),*) -> #output {
+            #guard
             #lent
         }
     };
@@ -195,5 +206,6 @@ pub(super) fn lending(
         loader,
         signature,
         siblings,
+        arity: params.len(),
     }
 }
