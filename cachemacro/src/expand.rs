@@ -8,6 +8,7 @@
 // Output:
 //
 //     pub async fn get_user(id: u64) -> Result<User, DbError> {
+//         let _ = ::cachemacro_runtime::__private::assert_cacheable::<User>;
 //         static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
 //             ::cachemacro_runtime::__private::Policy::new()
 //                 .ttl(::core::time::Duration::from_millis(3600000))
@@ -20,7 +21,7 @@
 //             __builder.finish()
 //         };
 //         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
-//         let __value = ::cachemacro_runtime::__private::cached_result(
+//         let __value = ::cachemacro_runtime::__private::cached_result::<User, _, _>(
 //             &__cache,
 //             &__key,
 //             &__tags,
@@ -53,6 +54,12 @@
 // The signature, attributes and block are the user's tokens, so their spans survive. The fake
 // early return gives the loader block its type up front: a mismatch is then reported inside the
 // user's block rather than at the attribute.
+//
+// `User`, the type the cache stores, is asserted to be `Cacheable` first: a type that is not is
+// reported once, at the return type, and the runtime call is spanned so that rustc drops its own
+// errors about the same bounds (`runtime_call`). A method without visibility, which may be in a
+// trait impl, also starts with stand-ins for the names the expansion adds to the impl
+// (`companions::trait_impl_guard`).
 //
 // No lint may reach the user from what the expansion adds, so the user's code is linted as the
 // user wrote it and nothing else is. Tokens the expansion writes have call-site or mixed-site
