@@ -29,6 +29,7 @@ pub mod backend;
 mod breaker;
 mod cache;
 mod call;
+mod checks;
 mod duration;
 pub mod envelope;
 mod error;
@@ -56,6 +57,7 @@ pub use crate::stats::Stats;
 pub mod __private {
     pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
+    pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
     pub use crate::key::{scope, Key, KeyBuilder};
     pub use crate::lend::{
         mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,

@@ -122,6 +122,13 @@ impl Function {
         })
     }
 
+    /// The type of the values stored in the cache, inside the declared return type: `T` of
+    /// `Result<T, E>` or `Option<T>`, else the whole type. `None` when it is not written as a
+    /// type argument (`Result<T, E>` through an alias that takes lifetimes or consts only).
+    pub(crate) fn stored(&self) -> Option<&Type> {
+        stored_in(&self.output, self.returns)
+    }
+
     /// Whether the function is a method taking some form of `self`.
     pub(crate) fn has_receiver(&self) -> bool {
         self.sig.receiver().is_some()
@@ -355,6 +362,18 @@ impl Returns {
         } else {
             Returns::Plain
         }
+    }
+}
+
+/// The type stored when a function whose declared return type is `output` is cached: see
+/// [`Function::stored`].
+pub(crate) fn stored_in(output: &Type, returns: Returns) -> Option<&Type> {
+    match returns {
+        Returns::Plain => Some(output),
+        Returns::Result | Returns::Option => match last_segment(output)?.1.first()? {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        },
     }
 }
 

@@ -256,10 +256,9 @@ fn parse_arguments(
                 parse_argument(args, input, errors)?;
             }
             None => {
-                let message = format!("unknown argument `{name}`");
                 errors.push(syn::Error::new(
                     name.span(),
-                    expected_arguments(attribute, &message),
+                    unknown_argument(attribute, &name.to_string()),
                 ));
                 skip_argument(input)?;
             }
@@ -273,8 +272,91 @@ fn parse_arguments(
 }
 
 fn expected_arguments(attribute: Macro, message: &str) -> String {
+    format!("{message}, expected one of: {}", accepted(attribute))
+}
+
+/// The arguments `attribute` takes, as error messages list them: `ttl, key, tags, ..`.
+fn accepted(attribute: Macro) -> String {
     let names: Vec<&str> = arguments_of(attribute).map(|(name, _, _)| *name).collect();
-    format!("{message}, expected one of: {}", names.join(", "))
+    names.join(", ")
+}
+
+/// The message for an argument `name` that `attribute` does not take: the argument it most
+/// likely meant when one is a near miss (`tll` for `ttl`), else the list of those it takes; and
+/// when `name` belongs to other attributes, which ones.
+fn unknown_argument(attribute: Macro, name: &str) -> String {
+    let owners: Vec<&str> = ARGUMENTS
+        .iter()
+        .find(|(known, _, _)| *known == name)
+        .map(|(_, _, accepted_by)| accepted_by.iter().map(|owner| owner.display()).collect())
+        .unwrap_or_default();
+    let message = match owners.as_slice() {
+        [] => format!("unknown argument `{name}`"),
+        [owner] => format!(
+            "`{name}` is an argument of {owner}, not of {}",
+            attribute.display()
+        ),
+        [owners @ .., last] => format!(
+            "`{name}` is an argument of {} and {last}, not of {}",
+            owners.join(", "),
+            attribute.display()
+        ),
+    };
+    // After "unknown argument `x`" a comma; after a sentence naming other attributes, which
+    // has commas of its own, a semicolon.
+    let separator = if owners.is_empty() { "," } else { ";" };
+    let names: Vec<&str> = arguments_of(attribute)
+        .map(|(known, _, _)| *known)
+        .collect();
+    match closest(name, &names) {
+        Some(known) => format!("{message}{separator} did you mean `{known}`?"),
+        None => format!(
+            "{message}{separator} expected one of: {}",
+            accepted(attribute)
+        ),
+    }
+}
+
+/// The candidate `name` is most likely a misspelling of: the same but for case, or else the
+/// nearest within an edit distance of a third of its length (at least one), the first of equals.
+fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lowercase = name.to_ascii_lowercase();
+    if let Some(same) = candidates.iter().find(|known| **known == lowercase) {
+        return Some(same);
+    }
+    let limit = (name.len() / 3).max(1);
+    candidates
+        .iter()
+        .map(|known| (edit_distance(&lowercase, known), *known))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+/// The number of single-byte insertions, deletions, substitutions and swaps of adjacent bytes
+/// that turn `a` into `b` (optimal string alignment).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    // Three rows of the table: two rows back (for swaps), the previous one, the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut distance = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + substitution);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                distance = distance.min(before[j - 2] + 1);
+            }
+            current[j] = distance;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// Moves past an argument that is not stored, up to the comma that ends it.
@@ -886,27 +968,79 @@ mod tests {
     #[test]
     fn unknown_arguments_list_what_the_attribute_accepts() {
         assert_eq!(
-            error_messages_for(Macro::CachePut, quote!(stale = 5)),
+            error_messages(quote!(expiry = 5)),
             [
-                "unknown argument `stale`, expected one of: ttl, key, tags, cache, ttl_profile, \
-                 version, on_cache_error, crate"
+                "unknown argument `expiry`, expected one of: ttl, key, tags, cache, \
+                 negative_ttl, cache_none, lock, lock_timeout, early_refresh, beta, stale, \
+                 sliding, ttl_profile, version, companions, detach, on_cache_error, crate"
             ]
         );
         assert_eq!(
-            error_messages_for(Macro::CacheInvalidate, quote!(key = "a", ttl = 5)),
+            error_messages_for(Macro::CacheInvalidate, quote!(ttl = 5)),
             [
-                "unknown argument `key`, expected one of: keys, tags, cache, on_cache_error, crate",
-                "unknown argument `ttl`, expected one of: keys, tags, cache, on_cache_error, crate",
+                "`ttl` is an argument of `#[cached]` and `#[cache_put]`, not of \
+                 `#[cache_invalidate]`; expected one of: keys, tags, cache, on_cache_error, crate"
+            ]
+        );
+        assert_eq!(
+            error_messages_for(Macro::CachePut, quote!(stale = 5)),
+            [
+                "`stale` is an argument of `#[cached]`, not of `#[cache_put]`; expected one of: \
+                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, crate"
+            ]
+        );
+    }
+
+    #[test]
+    fn near_misses_suggest_the_argument() {
+        let cases = [
+            ("tll", "ttl"),
+            ("TTL", "ttl"),
+            ("tag", "tags"),
+            ("cahce", "cache"),
+            ("negative_tll", "negative_ttl"),
+            ("lock_timout", "lock_timeout"),
+            ("ttlprofile", "ttl_profile"),
+            ("early_refesh", "early_refresh"),
+            ("companion", "companions"),
+        ];
+        for (given, meant) in cases {
+            let name = Ident::new(given, Span::call_site());
+            assert_eq!(
+                error_messages(quote!(#name = 1)),
+                [format!(
+                    "unknown argument `{given}`, did you mean `{meant}`?"
+                )],
+                "{given}"
+            );
+        }
+        // A near miss inside the attribute is preferred to the attribute that takes the name.
+        assert_eq!(
+            error_messages_for(Macro::CacheInvalidate, quote!(key = "a")),
+            [
+                "`key` is an argument of `#[cached]` and `#[cache_put]`, not of \
+                 `#[cache_invalidate]`; did you mean `keys`?"
             ]
         );
         assert_eq!(
             error_messages(quote!(keys = ["a"])),
             [
-                "unknown argument `keys`, expected one of: ttl, key, tags, cache, negative_ttl, \
-                 cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
-                 ttl_profile, version, companions, detach, on_cache_error, crate"
+                "`keys` is an argument of `#[cache_invalidate]`, not of `#[cached]`; did you mean \
+              `key`?"
             ]
         );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("ttl", "ttl"), 0);
+        assert_eq!(edit_distance("tll", "ttl"), 1);
+        assert_eq!(edit_distance("cahce", "cache"), 1);
+        assert_eq!(edit_distance("", "key"), 3);
+        assert_eq!(edit_distance("tags", ""), 4);
+        assert_eq!(edit_distance("stale", "sliding"), 6);
+        assert_eq!(closest("x", &["ttl", "key"]), None);
+        assert_eq!(closest("kez", &["ttl", "key", "keys"]), Some("key"));
     }
 
     #[test]
@@ -1066,9 +1200,7 @@ mod tests {
                 key = "<a><b>"
             )),
             [
-                "unknown argument `tll`, expected one of: ttl, key, tags, cache, negative_ttl, \
-                 cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, \
-                 ttl_profile, version, companions, detach, on_cache_error, crate",
+                "unknown argument `tll`, did you mean `ttl`?",
                 "`ttl` must be longer than zero",
                 "duplicate `ttl` argument",
                 "`negative_ttl` cannot be negative",

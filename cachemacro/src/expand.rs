@@ -8,6 +8,7 @@
 // Output:
 //
 //     pub async fn get_user(id: u64) -> Result<User, DbError> {
+//         let _ = ::cachemacro_runtime::__private::assert_cacheable::<User>;
 //         static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
 //             ::cachemacro_runtime::__private::Policy::new()
 //                 .ttl(::core::time::Duration::from_millis(3600000))
@@ -20,7 +21,7 @@
 //             __builder.finish()
 //         };
 //         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
-//         ::cachemacro_runtime::__private::cached_result(
+//         let __value = ::cachemacro_runtime::__private::cached_result::<User, _, _>(
 //             &__cache,
 //             &__key,
 //             &__tags,
@@ -45,13 +46,29 @@
 //                     .failure()
 //             },
 //         )
-//         .await
+//         .await;
+//         __value
 //     }
 //     // + `invalidate_get_user` and `refresh_get_user`, see `companions.rs`.
 //
 // The signature, attributes and block are the user's tokens, so their spans survive. The fake
 // early return gives the loader block its type up front: a mismatch is then reported inside the
-// user's block rather than at the attribute. `__cache`, `__key` and the other locals have
+// user's block rather than at the attribute.
+//
+// `User`, the type the cache stores, is asserted to be `Cacheable` first: a type that is not is
+// reported once, at the return type, and the runtime call is spanned so that rustc drops its own
+// errors about the same bounds (`runtime_call`). A method without visibility, which may be in a
+// trait impl, also starts with stand-ins for the names the expansion adds to the impl
+// (`companions::trait_impl_guard`).
+//
+// No lint may reach the user from what the expansion adds, so the user's code is linted as the
+// user wrote it and nothing else is. Tokens the expansion writes have call-site or mixed-site
+// spans, which lints take for a macro's own code. Two places need care: the user's block nested
+// in the loader keeps its statements' spans but gets braces spanned in the expansion's context
+// (`nested_block`), or `unused_braces` would take a one-line body for removable braces; and the
+// value of each generated body is bound to `__value` before it is returned (`bound`), or the
+// Rust 2024 migration lint `tail_expr_drop_order` would report the temporaries of the call
+// outliving `__cache`. `tests/ui/pass/no_warnings.rs` compiles with warnings denied. `__cache`, `__key` and the other locals have
 // mixed-site spans, so the user's code cannot see them. Keys and tags are rendered as `key.rs`
 // shows; `#[cache_put]` and `#[cache_invalidate]` reuse these pieces (`write.rs`).
 //
@@ -80,12 +97,12 @@ mod key;
 mod lending;
 mod write;
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{GenericArgument, Ident, ItemFn, Path, PathArguments, Token, Type, TypeInfer};
+use syn::{Block, GenericArgument, Ident, ItemFn, Path, PathArguments, Token, Type, TypeInfer};
 
-use crate::ast::{Body, Function, Returns};
+use crate::ast::{stored_in, Body, Function, Returns};
 use crate::attr::{self, Args, Macro};
 use crate::errors::Errors;
 use crate::valid;
@@ -178,13 +195,26 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     }};
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
-    let caching = quote! {
-        #can_fail
-        static __CACHEMACRO_POLICY: #private::Policy = #policy;
-        let #cache = #cache_init;
-        let #key = #key_init;
-        #let_tags
-        #private::#cached(
+    let can_store = assert_cacheable(&private, func);
+    let guard = companions::trait_impl_guard(
+        args,
+        func,
+        &private,
+        lending.as_ref().map(|lending| lending.arity),
+    );
+    // `L`, the loader, and for a `Result` its error type `E`.
+    let inferred = if func.returns == Returns::Result {
+        2
+    } else {
+        1
+    };
+    let call = runtime_call(
+        &private,
+        &cached,
+        func,
+        &output,
+        inferred,
+        quote! {
             &#cache,
             &#key,
             &#tags,
@@ -192,15 +222,25 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             #loader,
             #sharing,
             #failure,
-        )
-        .await
+        },
+    );
+    let caching = quote! {
+        #guard
+        #can_store
+        #can_fail
+        static __CACHEMACRO_POLICY: #private::Policy = #policy;
+        let #cache = #cache_init;
+        let #key = #key_init;
+        #let_tags
+        #call
     };
     let companions = companions::companions(args, func);
     match lending {
         Some(lending) => {
             let function = with_body(func, &lending.signature, caching);
             let siblings = lending.siblings;
-            quote!(#function #siblings #companions)
+            // Companions first: in a trait impl, the first errors then name them.
+            quote!(#function #companions #siblings)
         }
         None => {
             let function = with_body(func, &func.sig, caching);
@@ -244,10 +284,32 @@ fn body_future(func: &Function, output: &Type) -> TokenStream {
     match &func.body {
         Body::Async(block) => {
             let fake_return = fake_return(output);
-            quote_spanned!(block.span()=> async move { #fake_return #block })
+            let inner = nested_block(block);
+            quote_spanned!(block.span()=> async move { #fake_return #inner })
         }
         Body::AsyncTrait { loader, .. } => loader.to_token_stream(),
     }
+}
+
+/// The user's `block`, to be nested as the value of a block of the expansion. Its braces are
+/// re-spanned to the same place in the expansion's context: rustc's `unused_braces` lint takes
+/// a one-line block that is the value of another for braces the user could remove (and
+/// `cargo fix` would remove them from the function, which then no longer parses), but it
+/// leaves blocks of macro expansions alone. What is inside keeps the user's spans.
+fn nested_block(block: &Block) -> TokenStream {
+    let statements = &block.stmts;
+    let mut braces = Group::new(Delimiter::Brace, quote!(#(#statements)*));
+    braces.set_span(Span::mixed_site().located_at(block.brace_token.span.join()));
+    TokenTree::Group(braces).into()
+}
+
+/// `let __value = #value; __value`: the value of a body whose locals have destructors (the cache
+/// handle, the key), bound first so that none of its temporaries outlives them. Left as the tail
+/// expression, they would be dropped after the locals until Rust 2024 and before them since,
+/// which the `tail_expr_drop_order` lint of the 2024 migration reports on every expansion.
+fn bound(value: TokenStream) -> TokenStream {
+    let local = local("__value");
+    quote!(let #local = #value; #local)
 }
 
 /// A local of the expansion, out of reach of the user's code.
@@ -315,6 +377,69 @@ fn failure(private: &TokenStream, output: &Type) -> TokenStream {
         use #private::{FailByError as _, FailNever as _};
         (&#private::FailureProbe::<#output>::new()).failure()
     }}
+}
+
+/// The stored type of `func` (see `Function::stored`) with every token spanned at its first
+/// one, and that span: where a type that cannot be stored is reported. `None` for a type naming
+/// `$crate`, which needs its own spans to resolve.
+fn stored_at(func: &Function) -> Option<(TokenStream, Span)> {
+    let stored = func.stored()?.to_token_stream();
+    if mentions(stored.clone(), "$crate") {
+        return None;
+    }
+    let at = stored.clone().into_iter().next()?.span();
+    Some((respan(stored, at), at))
+}
+
+/// `let _ = #private::assert_cacheable::<T>;` for the stored type `T`, which fails to compile,
+/// at `T`, unless values of `T` can be stored. Left out when `T` holds an `impl Trait`, which
+/// cannot be named here.
+fn assert_cacheable(private: &TokenStream, func: &Function) -> TokenStream {
+    match stored_at(func) {
+        Some((stored, _)) if !mentions(stored.clone(), "impl") => {
+            quote!(let _ = #private::assert_cacheable::<#stored>;)
+        }
+        _ => TokenStream::new(),
+    }
+}
+
+/// `let __value = #private::#name::<T, _, ..>(#arguments).await; __value`: the call of the
+/// runtime function `name` (`cached_result`, `put_value`, ..) whose type parameter `T` is the
+/// stored type, followed by `inferred` others.
+///
+/// A type that cannot be stored breaks the bounds of `T` at three places: the assertion of
+/// `assert_cacheable`, the path of the runtime function (its where-clauses) and the `.await`
+/// (the well-formedness of the future it returns). rustc drops an error whose predicate an
+/// error it already reported at the same span implies, so all three are spanned alike: the
+/// assertion names the stored type respanned at its first token (`stored_at`), and so does the
+/// turbofish here, whose path, parentheses and `.await` get that span too. Only the assertion's
+/// error remains, at the return type, instead of one per bound at the attribute. The function's
+/// other bounds are reported there as well: a loader whose future is not `Send` points at the
+/// return type too. A span covers the type's first token only: joining spans needs a nightly
+/// compiler.
+fn runtime_call(
+    private: &TokenStream,
+    name: &Ident,
+    func: &Function,
+    output: &Type,
+    inferred: usize,
+    arguments: TokenStream,
+) -> TokenStream {
+    let Some((stored, at)) = stored_at(func) else {
+        return bound(quote!(#private::#name(#arguments).await));
+    };
+    // The stored type again, from `output`: an `impl Trait` is `_` there.
+    let stored = match stored_in(output, func.returns) {
+        Some(erased) if mentions(stored.clone(), "impl") => respan(erased.to_token_stream(), at),
+        _ => stored,
+    };
+    let inferred = (0..inferred).map(|_| quote!(_));
+    let path = respan(quote!(#private::#name::<), at);
+    let rest = respan(quote!(#(, #inferred)* >), at);
+    let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
+    arguments.set_span(at);
+    let awaiting = respan(quote!(.await), at);
+    bound(quote!(#path #stored #rest #arguments #awaiting))
 }
 
 /// With `on_cache_error = "fail"`, a statement that compiles only when the return type can carry
@@ -690,7 +815,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("cached_value(&__cache,&__key,&__tags,&__CACHEMACRO_POLICY,"),
+            text.contains("cached_value::<u64,_>(&__cache,&__key,&__tags,&__CACHEMACRO_POLICY,"),
             "{text}"
         );
         let untagged = expanded(
@@ -878,7 +1003,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await}"
+                "::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await;__value}"
             ),
             "{text}"
         );
@@ -891,7 +1016,7 @@ mod tests {
         assert!(
             text.contains(
                 "let_=::cachemacro_runtime::__private::invalidate_key(&__cache,&__key).await;\
-                 get_user(id,trace).await}"
+                 let__value=get_user(id,trace).await;__value}"
             ),
             "{text}"
         );
@@ -922,7 +1047,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Self::load::<T,N>(self,__arg1,__arg2,name).await}"),
+            text.contains("Self::load::<T,N>(self,__arg1,__arg2,name).await;__value}"),
             "{text}"
         );
     }
@@ -944,7 +1069,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("__function(pair).await}"), "{text}");
+        assert!(
+            text.contains("let__value=__function(pair).await;__value}"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -996,7 +1124,7 @@ mod tests {
         assert!(text.contains("__builder.literal(\"@v2\");"), "{text}");
         assert!(
             text.contains(
-                "::cachemacro_runtime::__private::put_result(&__cache,&__key,&__tags,\
+                "::cachemacro_runtime::__private::put_result::<User,_>(&__cache,&__key,&__tags,\
                  &__CACHEMACRO_POLICY,asyncmove{"
             ),
             "{text}"
@@ -1013,7 +1141,10 @@ mod tests {
                     }
                 ),
             );
-            assert!(text.contains(&format!("__private::{put}(")), "{text}");
+            assert!(
+                text.contains(&format!("__private::{put}::<u64>(")),
+                "{text}"
+            );
         }
     }
 
@@ -1086,6 +1217,138 @@ mod tests {
         );
         assert!(text.starts_with("asyncfnsave(id:u64)->u64{id}"), "{text}");
         assert!(text.contains("needsa`key`"), "{text}");
+    }
+
+    #[test]
+    fn the_stored_type_is_asserted_and_named_to_the_runtime() {
+        let cases = [
+            ("u64", "cached_value::<u64,_>("),
+            ("Result<Vec<u8>,E>", "cached_result::<Vec<u8>,_,_>("),
+            ("std::io::Result<u8>", "cached_result::<u8,_,_>("),
+            ("Option<(u8,String)>", "cached_option::<(u8,String),_>("),
+        ];
+        for (output, call) in cases {
+            let ty: Type = syn::parse_str(output).unwrap();
+            let stored = match call.split_once("::<") {
+                Some((_, rest)) => rest.split(",_").next().unwrap(),
+                None => unreachable!(),
+            };
+            let text = expanded(
+                quote!(),
+                quote!(
+                    async fn f() -> #ty {
+                        loop {}
+                    }
+                ),
+            );
+            assert!(
+                text.starts_with(&format!(
+                    "asyncfnf()->{output}{{let_=::cachemacro_runtime::__private::\
+                     assert_cacheable::<{stored}>;"
+                )),
+                "{text}"
+            );
+            assert!(text.contains(call), "{call}: {text}");
+        }
+        // An `impl Trait` cannot be named: no assertion, and `_` in its place.
+        let opaque = expanded(
+            quote!(),
+            quote!(
+                async fn f() -> Option<impl Serialize> {
+                    None::<u8>
+                }
+            ),
+        );
+        assert!(!opaque.contains("assert_cacheable"), "{opaque}");
+        assert!(opaque.contains("cached_option::<_,_>("), "{opaque}");
+        // Nothing is stored by an invalidation.
+        let invalidate = expanded_with(
+            cache_invalidate,
+            quote!(keys = ["k"]),
+            quote!(
+                async fn f() -> u64 {
+                    1
+                }
+            ),
+        );
+        assert!(!invalidate.contains("assert_cacheable"), "{invalidate}");
+    }
+
+    #[test]
+    fn methods_that_may_be_in_a_trait_impl_carry_stand_ins_for_their_companions() {
+        let private_method = quote!(
+            async fn get(&mut self, id: u64) -> u64 {
+                id
+            }
+        );
+        let text = expanded(quote!(), private_method.clone());
+        assert!(
+            text.contains(
+                "trait__CachemacroStandIns{fninvalidate_get<>()where\
+                 Self:::cachemacro_runtime::__private::CompanionsInTraitImpl{}}"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("let_=Self::invalidate_get;"), "{text}");
+        // Lending: the sibling fns' calls find the stand-ins; the held fn has a silent one.
+        let lent = expanded(
+            quote!(),
+            quote!(
+                async fn get(&self, id: u64) -> u64 {
+                    id
+                }
+            ),
+        );
+        assert!(
+            lent.contains(
+                "fn__cachemacro_body_get<__A0,__A1,__Output>(_:__A0,_:__A1)\
+                 ->::core::future::Pending<__Output>where\
+                 Self:::cachemacro_runtime::__private::CompanionsInTraitImpl"
+            ),
+            "{lent}"
+        );
+        assert!(!lent.contains("let_=Self::invalidate_get;"), "{lent}");
+        assert_eq!(
+            lent.matches("trait__CachemacroStandIns").count(),
+            2,
+            "{lent}"
+        );
+        // Generic parameters are mirrored, without bounds.
+        let generic = expanded(
+            quote!(),
+            quote!(
+                async fn get<'a, T: Default, const N: usize>(&'a mut self) -> T {
+                    T::default()
+                }
+            ),
+        );
+        assert!(
+            generic.contains("fninvalidate_get<T,constN:usize>()where"),
+            "{generic}"
+        );
+        assert!(
+            generic.contains("let_=Self::invalidate_get::<T,N>;"),
+            "{generic}"
+        );
+        // What cannot be in a trait impl, or has no companions, carries none.
+        let visible = quote!(
+            pub async fn get(&self, id: u64) -> u64 {
+                id
+            }
+        );
+        let free = quote!(
+            async fn get(id: u64) -> u64 {
+                id
+            }
+        );
+        for (args, item) in [
+            (quote!(), visible),
+            (quote!(), free),
+            (quote!(companions = false), private_method),
+        ] {
+            let text = expanded(args, item);
+            assert!(!text.contains("CachemacroStandIns"), "{text}");
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //! - anything else, including `()`: every value is stored.
 //!
 //! Stored values are serialized, so `T` must implement `Serialize`, `DeserializeOwned` and
-//! `Send`, and be `'static`. A cache that fails (Redis down, an undecodable entry) is treated
+//! `Send`, and be `'static`: an owned value, such as `String`, `Vec<T>` or `Arc<T>`, rather than
+//! `&str`, `&[T]` or `&T`, since a hit decodes a new value that cannot borrow. A cache that fails (Redis down, an undecodable entry) is treated
 //! as a miss: the body runs and its value is returned, unless
 //! [`on_cache_error = "fail"`](#on_cache_error) asks for the cache's error instead.
 //!
@@ -940,6 +941,12 @@
 //! method of a trait impl written with plain `async fn` (methods of an `#[async_trait]` impl
 //! never get companions), or when the names are taken.
 //!
+//! The attribute sees the method, not the impl around it: it cannot tell a method of a trait
+//! impl from a private method of an inherent impl, which gets its companions. In a trait impl,
+//! rustc then reports each companion the impl cannot hold ("method `invalidate_get_user` is not
+//! a member of trait `Repo`"), and one more error says what to do: "`#[cached]` cannot add its
+//! companions to this impl of a trait for `Db`: write `#[cached(companions = false)]`".
+//!
 //! ```
 //! # use cachemacro_runtime::cached;
 //! # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
@@ -1185,18 +1192,29 @@
 //!
 //! # Compile-time checks
 //!
-//! Mistakes are reported at the offending token, all at once: an unknown or repeated argument,
-//! a duration that is zero, negative or malformed, a `beta` that is not a number greater than
-//! zero, `beta` with `early_refresh = false`, `sliding = true` with `stale`, `beta` or
-//! `early_refresh = true`, a template placeholder (in `key`, `keys` or `tags`) that names no
-//! parameter or is not separated from the previous one, an empty `tags` or `keys` list, a
-//! `ttl_profile` name with other characters than lowercase letters, digits and `_`, a `version`
-//! that is not a whole number greater than zero, `negative_ttl` or `cache_none` on a function
-//! that does not return `Option`, an `on_cache_error` other than `"fail"` or `"ignore"`,
-//! `on_cache_error = "fail"` on a function whose return type is not a `Result` with an error
-//! type implementing `From<cachemacro_runtime::Error>`, a `#[cache_put]` without `key`, a
-//! `#[cache_invalidate]` without `keys` or `tags`, and a function that is not `async`. The function itself is still
-//! emitted unchanged, so code calling it reports no further errors.
+//! Mistakes are reported at the offending token, all at once: an unknown or repeated argument (with
+//! the argument it most likely meant when one is spelled close), a duration that is zero, negative
+//! or malformed, a `beta` that is not a number greater than zero, `beta` with
+//! `early_refresh = false`, `sliding = true` with `stale`, `beta` or `early_refresh = true`, a
+//! template placeholder (in `key`, `keys` or `tags`) that names no parameter or is not separated
+//! from the previous one, an empty `tags` or `keys` list, a `ttl_profile` name with other
+//! characters than lowercase letters, digits and `_`, a `version` that is not a whole number
+//! greater than zero, `negative_ttl` or `cache_none` on a function that does not return `Option`,
+//! an `on_cache_error` other than `"fail"` or `"ignore"`, `on_cache_error = "fail"` on a function
+//! whose return type is not a `Result` with an error type implementing
+//! `From<cachemacro_runtime::Error>`, a `#[cache_put]` without `key`, a `#[cache_invalidate]`
+//! without `keys` or `tags`, a function that is not `async`, and a `#[cached]` or `#[cache_put]`
+//! function that returns a reference, or (for `#[cached]`) a type with a lifetime other than
+//! `'static`. The function itself is then emitted unchanged, so code calling it reports no further
+//! errors.
+//!
+//! Some mistakes only the compiler can see, and it reports them where they are written: a stored
+//! type that does not implement `Serialize` and `DeserializeOwned`, once, at the return type
+//! ("`User` cannot be cached"); a placeholder's field that does not exist, at the template ("no
+//! field `idd` on type `&User`"); a placeholder's value that is not `Display`, at the template,
+//! or for the default key at the parameter; companions in a trait impl (see
+//! [companions](#companions)). Nothing the expansion adds is linted in the caller's crate: a
+//! crate that denies warnings compiles its cached functions, one-line bodies included.
 
 mod ast;
 mod attr;

@@ -16,7 +16,8 @@
 //!     let _ = &trace;
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* "user:", id, "@v2", as in the cached fn */ };
-//!     ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await
+//!     let __value = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
+//!     __value
 //! }
 //!
 //! #[doc = " Reloads the entry of `get_user` for these arguments: ..."]
@@ -25,7 +26,8 @@
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* as above */ };
 //!     let _ = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
-//!     get_user(id, trace).await
+//!     let __value = get_user(id, trace).await;
+//!     __value
 //! }
 //! ```
 //!
@@ -40,11 +42,11 @@
 //! repeated, so that the companions exist exactly when it does and lint alike.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 use syn::punctuated::Punctuated;
-use syn::{FnArg, GenericParam, Ident, Pat, PatIdent, Token};
+use syn::{FnArg, GenericParam, Ident, Pat, PatIdent, Token, Visibility};
 
-use super::{cache_init, key, local, private_path, runtime_path};
+use super::{bound, cache_init, key, local, private_path, runtime_path};
 use crate::ast::{Body, Function};
 use crate::attr::Args;
 
@@ -90,6 +92,8 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
          as `{name}` ignores the cache's failures."
     );
 
+    let invalidated = bound(quote!(#private::invalidate_key(&#cache, &#key).await));
+    let refreshed = bound(quote!(#call.await));
     quote! {
         #[doc = #invalidate_doc]
         #attrs
@@ -97,7 +101,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             #(let _ = &#unused;)*
             let #cache = #cache_init;
             let #key = #invalidate_key;
-            #private::invalidate_key(&#cache, &#key).await
+            #invalidated
         }
 
         #[doc = #refresh_doc]
@@ -107,7 +111,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             let #cache = #cache_init;
             let #key = #refresh_key;
             let _ = #private::invalidate_key(&#cache, &#key).await;
-            #call.await
+            #refreshed
         }
     }
 }
@@ -222,5 +226,131 @@ impl Params {
             let #shadowing = #shadowed;
         };
         (inputs, prelude, quote!(#function(#(#names),*)))
+    }
+}
+
+/// Whether `func` may be a method of a trait impl: an `async fn` without visibility (a trait
+/// impl's methods have none) that takes `self` or names `Self`. `#[cached]` sees the fn, not the
+/// impl around it, so it cannot tell such a method from a private method of an inherent impl.
+pub(super) fn may_be_in_trait_impl(func: &Function) -> bool {
+    matches!(func.body, Body::Async(_))
+        && matches!(func.vis, Visibility::Inherited)
+        && func.names_self()
+}
+
+/// In the body of a method that may be in a trait impl (`may_be_in_trait_impl`), a trait
+/// providing the names the expansion adds to the impl, whose every fn requires what nothing
+/// implements: `CompanionsInTraitImpl`, whose message asks for `companions = false`.
+///
+/// The expansion cannot tell a private method of an inherent impl, where companions are wanted,
+/// from a method of a trait impl, where they are errors: a trait impl holds only the trait's
+/// items. It emits them in both, and rustc reports each one that a trait impl cannot hold
+/// (E0407, "method `invalidate_get` is not a member of trait `Repo`"); no expansion avoids that.
+/// This trait changes the rest: `Self::invalidate_get` and the calls of the sibling fns resolve
+/// to the inherent items when there are some, and to this trait's otherwise, so that in a trait
+/// impl they report one error that says what to do, where the calls of the missing sibling fns
+/// reported "no associated item named `__cachemacro_body_get`". In a trait definition the
+/// companions are provided methods, which the bound `Self: Trait` finds before any trait in
+/// scope.
+///
+/// `lending` is the number of arguments of the sibling fns when the body moved into them: their
+/// calls then raise the error; otherwise a statement naming `invalidate_<name>` does. Nothing
+/// for a function that cannot be in a trait impl, or without companions.
+pub(super) fn trait_impl_guard(
+    args: &Args,
+    func: &Function,
+    private: &TokenStream,
+    lending: Option<usize>,
+) -> TokenStream {
+    if !args.companions() || !may_be_in_trait_impl(func) {
+        return TokenStream::new();
+    }
+    // Spanned at the attribute, where `companions = false` goes, as rustc's errors about the
+    // companions are.
+    let requirement = quote!(where Self: #private::CompanionsInTraitImpl);
+    let invalidate = format_ident!("invalidate_{}", func.sig.ident);
+    let generics: Vec<&GenericParam> = func
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter(|param| !matches!(param, GenericParam::Lifetime(_)))
+        .collect();
+    // The parameters of `invalidate_<name>`, without bounds: only their number and kinds count.
+    let declared = generics.iter().map(|param| match param {
+        GenericParam::Const(param) => {
+            let (ident, ty) = (&param.ident, &param.ty);
+            quote!(const #ident: #ty)
+        }
+        param => param_name(param).to_token_stream(),
+    });
+    let names = generics.iter().map(|param| param_name(param));
+    let turbofish = (!generics.is_empty()).then(|| quote!(::<#(#names),*>));
+    let (siblings, probe) = match lending {
+        Some(arity) => {
+            let (body, held) = super::lending::sibling_names(func);
+            let siblings = [body, held]
+                .iter()
+                .map(|sibling| sibling_stand_in(sibling, arity, &requirement))
+                .collect();
+            (siblings, TokenStream::new())
+        }
+        None => (
+            TokenStream::new(),
+            quote!(let _ = Self::#invalidate #turbofish;),
+        ),
+    };
+    let invalidate = quote!(fn #invalidate<#(#declared),*>() #requirement {});
+    let stand_ins = stand_ins(quote!(#invalidate #siblings));
+    quote!(#stand_ins #probe)
+}
+
+/// In the sibling fn that lends the body its arguments, a trait providing the body's name
+/// (`__cachemacro_body_<name>`) with nothing required: in a trait impl, where the call of the
+/// body in that fn would otherwise report that it does not exist, it resolves to this one, and
+/// `trait_impl_guard` in the cached fn has said what to do.
+pub(super) fn held_guard(func: &Function, arity: usize) -> TokenStream {
+    if !may_be_in_trait_impl(func) {
+        return TokenStream::new();
+    }
+    let (body, _) = super::lending::sibling_names(func);
+    stand_ins(sibling_stand_in(&body, arity, &TokenStream::new()))
+}
+
+/// `fn #name<A0, .., O>(_: A0, ..) -> Pending<O> #requirement`: takes whatever a call of the
+/// sibling fn `name` passes, and gives a future of what it awaits.
+fn sibling_stand_in(name: &Ident, arity: usize, requirement: &TokenStream) -> TokenStream {
+    let params: Vec<Ident> = (0..arity)
+        .map(|index| Ident::new(&format!("__A{index}"), Span::mixed_site()))
+        .collect();
+    let output = Ident::new("__Output", Span::mixed_site());
+    quote! {
+        fn #name<#(#params,)* #output>(#(_: #params),*) -> ::core::future::Pending<#output>
+        #requirement
+        {
+            ::core::future::pending()
+        }
+    }
+}
+
+/// A trait of a body's own holding `fns`, implemented for every type: where `Self` has no
+/// inherent fn of one of these names, `Self::name` resolves to this trait's.
+fn stand_ins(fns: TokenStream) -> TokenStream {
+    let stand_ins = Ident::new("__CachemacroStandIns", Span::mixed_site());
+    let any = Ident::new("__CachemacroAny", Span::mixed_site());
+    quote! {
+        #[allow(dead_code, clippy::all)]
+        trait #stand_ins {
+            #fns
+        }
+        impl<#any: ?::core::marker::Sized> #stand_ins for #any {}
+    }
+}
+
+fn param_name(param: &GenericParam) -> &Ident {
+    match param {
+        GenericParam::Type(param) => &param.ident,
+        GenericParam::Const(param) => &param.ident,
+        GenericParam::Lifetime(param) => &param.lifetime.ident,
     }
 }

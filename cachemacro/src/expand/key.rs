@@ -84,6 +84,14 @@ fn version_suffix(args: &Args) -> Option<String> {
 
 /// A template rendered after `start` and followed by `suffix`. Values are spanned at the
 /// template, so a placeholder whose value is not `Display` is reported there.
+///
+/// A placeholder with fields, `<user.id>`, reads them through a local:
+/// `let __root = &user; __builder.value(&(*__root).id);`, where every token but `user` has a
+/// mixed-site span located at the template. A misspelled field is then reported by rustc as
+/// "no field `idd` on type `&User`" at the template, without the fix it would otherwise suggest:
+/// a field with a similar name written over the whole template (`key = id`), since a span
+/// cannot point inside a string literal. The local keeps the access in one context, or the
+/// error about a field value that is not `Display` would point at the whole attribute.
 pub(super) fn render(
     template: &Template,
     func: &Function,
@@ -109,14 +117,28 @@ pub(super) fn render(
                 if placeholder.fields.is_empty() && func.is_integer_param(&placeholder.root) {
                     return quote_spanned!(span=> #builder.integer(#root););
                 }
+                if placeholder.fields.is_empty() {
+                    return quote_spanned!(span=> #builder.value(&#root););
+                }
+                // Fields are read through a local, so that every token of the access has the
+                // expansion's context: see `render`.
+                let inside = Span::mixed_site().located_at(span);
+                let value = Ident::new("__root", inside);
                 let fields = placeholder
                     .fields
                     .iter()
                     .map(|field| match field.parse::<u32>() {
-                        Ok(index) => syn::Index { index, span }.into_token_stream(),
-                        Err(_) => Ident::new(field, span).into_token_stream(),
+                        Ok(index) => syn::Index {
+                            index,
+                            span: inside,
+                        }
+                        .into_token_stream(),
+                        Err(_) => Ident::new(field, inside).into_token_stream(),
                     });
-                quote_spanned!(span=> #builder.value(&#root #(.#fields)*);)
+                quote_spanned! {inside=>
+                    let #value = &#root;
+                    #builder.value(&(*#value) #(.#fields)*);
+                }
             }
         })
         .collect();

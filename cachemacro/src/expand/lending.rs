@@ -13,7 +13,7 @@
 //! ```text
 //! pub async fn name(&self, prefix: &str, id: u64) -> String {
 //!     /* policy, cache, key and tags, as for any cached fn */
-//!     ::cachemacro_runtime::__private::cached_value(&__cache, &__key, &__tags, &__POLICY,
+//!     let __value = ::cachemacro_runtime::__private::cached_value(&__cache, &__key, &__tags, &__POLICY,
 //!         ::cachemacro_runtime::__private::Lending::new(
 //!             (id,),
 //!             move |(id,)| Self::__cachemacro_body_name(self, prefix, id),
@@ -27,21 +27,24 @@
 //!             },
 //!         ),
 //!         /* sharing, failure */)
-//!     .await
+//!     .await;
+//!     __value
 //! }
 //!
 //! #[doc(hidden)]
 //! async fn __cachemacro_body_name(&self, prefix: &str, mut id: u64) -> String {
 //!     let _ = &prefix;
 //!     let _ = &id;
-//!     { /* the user's block */ }
+//!     { /* the user's block, in braces of the expansion's context (`nested_block`) */ }
 //! }
 //!
 //! #[doc(hidden)]
 //! async fn __cachemacro_held_name<__CachemacroHeld0: Lend<Self>, __CachemacroHeld1: Lend<str>>(
 //!     __held0: __CachemacroHeld0, __held1: __CachemacroHeld1, id: u64,
 //! ) -> String {
-//!     Self::__cachemacro_body_name(Lend::lend(&__held0), Lend::lend(&__held1), id).await
+//!     let __value = Self::__cachemacro_body_name(Lend::lend(&__held0), Lend::lend(&__held1), id)
+//!         .await;
+//!     __value
 //! }
 //! ```
 //!
@@ -56,7 +59,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{Block, FnArg, Ident, Pat, Signature};
 
-use super::local;
+use super::{bound, local, nested_block};
 use crate::ast::{Function, Lendable, Returns};
 
 /// The loader expression, the cached fn's signature and the two sibling fns.
@@ -64,6 +67,17 @@ pub(super) struct Lending {
     pub loader: TokenStream,
     pub signature: Signature,
     pub siblings: TokenStream,
+    /// How many arguments each sibling takes.
+    pub arity: usize,
+}
+
+/// The names of the two sibling fns of `func`: the body and the fn that lends it its arguments.
+pub(super) fn sibling_names(func: &Function) -> (Ident, Ident) {
+    let name = &func.sig.ident;
+    (
+        format_ident!("__cachemacro_body_{}", name),
+        format_ident!("__cachemacro_held_{}", name),
+    )
 }
 
 pub(super) fn lending(
@@ -72,9 +86,7 @@ pub(super) fn lending(
     params: &[Lendable<'_>],
     private: &TokenStream,
 ) -> Lending {
-    let name = &func.sig.ident;
-    let body_fn = format_ident!("__cachemacro_body_{}", name);
-    let held_fn = format_ident!("__cachemacro_held_{}", name);
+    let (body_fn, held_fn) = sibling_names(func);
     let path = if func.has_receiver() {
         quote!(Self::)
     } else {
@@ -160,10 +172,13 @@ pub(super) fn lending(
     let mut body_sig = func.sig.clone();
     body_sig.ident = body_fn.clone();
     let inner_attrs = &func.inner_attrs;
+    let block = nested_block(block);
     let read = params.iter().filter_map(|param| match param {
         Lendable::Receiver => None,
         Lendable::Borrowed { name, .. } | Lendable::Owned { name, .. } => Some(name),
     });
+    let lent = bound(quote!(#path #body_fn(#(#lent_args),*).await));
+    let guard = super::companions::held_guard(func, params.len());
     let siblings = quote! {
         #attrs
         #body_sig {
@@ -174,7 +189,8 @@ pub(super) fn lending(
 
         #attrs
         async fn #held_fn<#(#holder_types),*>(#(#held_inputs),*) -> #output {
-            #path #body_fn(#(#lent_args),*).await
+            #guard
+            #lent
         }
     };
 
@@ -190,5 +206,6 @@ pub(super) fn lending(
         loader,
         signature,
         siblings,
+        arity: params.len(),
     }
 }

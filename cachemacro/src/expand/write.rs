@@ -21,7 +21,7 @@
 //!     let __key = { /* "user:", user.id */ };
 //!     // Each tag as the key of its epoch: the cache's prefix, `tag#`, then the tag.
 //!     let __tags: [::cachemacro_runtime::__private::Key; 1] = [{ /* "org:", user.org */ }];
-//!     ::cachemacro_runtime::__private::put_result(
+//!     let __value = ::cachemacro_runtime::__private::put_result(
 //!         &__cache,
 //!         &__key,
 //!         &__tags,
@@ -29,7 +29,8 @@
 //!         async move { /* fake return */ { db::save(user).await } },
 //!         { /* the failure probe of `#[cached]`, for `Result<User, DbError>` */ },
 //!     )
-//!     .await
+//!     .await;
+//!     __value
 //! }
 //! ```
 //!
@@ -53,7 +54,7 @@
 //!     // `<::std::string::String as ::core::convert::From<Key>>::from({ .. })`:
 //!     let __keys = ::std::vec![/* "product:", id */];
 //!     let __tags = ::std::vec![/* "vendor:", vendor_id */];
-//!     ::cachemacro_runtime::__private::invalidate_after_result(
+//!     let __value = ::cachemacro_runtime::__private::invalidate_after_result(
 //!         &__cache,
 //!         __keys,
 //!         __tags,
@@ -61,7 +62,8 @@
 //!         async move { /* fake return */ { db::delete(id).await } },
 //!         { /* the failure probe, for `Result<(), DbError>` */ },
 //!     )
-//!     .await
+//!     .await;
+//!     __value
 //! }
 //! ```
 //!
@@ -77,8 +79,8 @@ use quote::quote;
 
 use super::key::{self, Start};
 use super::{
-    assert_can_fail, body_future, by_return, cache_init, erase_impl_trait, failure, let_tags,
-    local, on_cache_error, policy, private_path, with_body,
+    assert_cacheable, assert_can_fail, body_future, bound, by_return, cache_init, erase_impl_trait,
+    failure, let_tags, local, on_cache_error, policy, private_path, runtime_call, with_body,
 };
 use crate::ast::{Function, Returns};
 use crate::attr::Args;
@@ -97,21 +99,32 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
     let body_future = body_future(func, &output);
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
-    let statements = quote! {
-        #can_fail
-        static __CACHEMACRO_POLICY: #private::Policy = #policy;
-        let #cache = #cache_init;
-        let #key = #key_init;
-        #let_tags
-        #private::#put(
+    let can_store = assert_cacheable(&private, func);
+    // For a `Result`, its error type `E`; the body is an `impl Future` parameter.
+    let inferred = usize::from(func.returns == Returns::Result);
+    let call = runtime_call(
+        &private,
+        &put,
+        func,
+        &output,
+        inferred,
+        quote! {
             &#cache,
             &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
             #body_future,
             #failure,
-        )
-        .await
+        },
+    );
+    let statements = quote! {
+        #can_store
+        #can_fail
+        static __CACHEMACRO_POLICY: #private::Policy = #policy;
+        let #cache = #cache_init;
+        let #key = #key_init;
+        #let_tags
+        #call
     };
     with_body(func, &func.sig, statements)
 }
@@ -142,12 +155,7 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
     let on_cache_error = on_cache_error(args, &private);
     let failure = failure(&private, &output);
     let can_fail = assert_can_fail(args, &private, func);
-    let statements = quote! {
-        #can_fail
-        static __CACHEMACRO_POLICY: #private::Policy = #private::Policy::new() #on_cache_error;
-        let #cache = #cache_init;
-        let #keys_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#keys),*];
-        let #tags_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];
+    let call = bound(quote! {
         #private::#invalidate(
             &#cache,
             #keys_local,
@@ -157,6 +165,14 @@ pub(super) fn cache_invalidate(args: &Args, func: &Function) -> TokenStream {
             #failure,
         )
         .await
+    });
+    let statements = quote! {
+        #can_fail
+        static __CACHEMACRO_POLICY: #private::Policy = #private::Policy::new() #on_cache_error;
+        let #cache = #cache_init;
+        let #keys_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#keys),*];
+        let #tags_local: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tags),*];
+        #call
     };
     with_body(func, &func.sig, statements)
 }
