@@ -23,7 +23,9 @@ use cachemacro_tests::bench::{
     client_runtime, raw_connection, raw_default_connection, redis_cache, Profile,
 };
 use cachemacro_tests::RedisServer;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, PlottingBackend, Throughput,
+};
 use redis::aio::ConnectionManager;
 use tokio::runtime::Runtime;
 
@@ -172,5 +174,11 @@ fn memory_hit(c: &mut Criterion) {
     assert_no_load_since_fill(&cache);
 }
 
-criterion_group!(benches, redis_hit, memory_hit);
+criterion_group! {
+    name = benches;
+    // No plots (criterion is built without plotters, and gnuplot is not wanted either): the
+    // figures are criterion's estimates, which scripts/bench.sh reads.
+    config = Criterion::default().plotting_backend(PlottingBackend::None);
+    targets = redis_hit, memory_hit
+}
 criterion_main!(benches);

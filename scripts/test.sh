@@ -22,16 +22,22 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 echo "==> $(redis-server --version)"
 
-# Benchmarks built in the test profile and run once each, so their code and assertions are checked.
-echo "==> cargo test --workspace --benches"
-cargo test --workspace --benches
+# One build of every target of every package: unit and integration tests, the compile-fail (ui)
+# tests, the examples, and each benchmark, built in the test profile and run once so that its code
+# and assertions are checked (`--all-targets` is `--lib --bins --tests --benches --examples`).
+echo "==> cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
+
+# Doc tests are not among `--all-targets`; they reuse the libraries built above.
+echo "==> cargo test --workspace --doc"
+cargo test --workspace --doc
 
 # The fuzz targets are outside the workspace (scripts/fuzz.sh runs them); building them checks
-# that they still compile against the parsers they include.
-echo "==> (cd fuzz && cargo build --bins)"
-(cd fuzz && cargo build --bins)
-
-echo "==> cargo test --workspace"
-cargo test --workspace
+# that they still compile against the parsers they include. Built in the workspace's target
+# directory rather than fuzz/target, they reuse what was compiled above with the same versions and
+# features.
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+echo "==> (cd fuzz && cargo build --bins --target-dir $target_dir)"
+(cd fuzz && cargo build --bins --target-dir "$target_dir")
 
 echo "==> scripts/test.sh: all tests passed in $((SECONDS - started)) s"

@@ -47,6 +47,21 @@ pub async fn raw_default_connection(url: &str) -> ConnectionManager {
         .expect("a Redis connection")
 }
 
+/// Whether the benchmark was started by `cargo bench`, which passes `--bench`, rather than by
+/// `cargo test --benches`, which runs it briefly as a smoke test.
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// Prints, in test mode, that the short run only checked the benchmark's code and assertions:
+/// figures from a few calls on a test build are not measurements, so none are printed.
+pub fn smoke_test_done(bench: &str) {
+    println!(
+        "{bench}: smoke test passed (test mode, debug build, a few calls): no figures printed, \
+         they would not be measurements; measure with `cargo bench --bench {bench}`"
+    );
+}
+
 /// A multi-thread Tokio runtime with one worker: on two cores it leaves the other core to
 /// `redis-server`, so client and server do not fight over both and results stay steady.
 pub fn client_runtime() -> Runtime {

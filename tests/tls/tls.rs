@@ -1,4 +1,7 @@
 //! `rediss://`: the cache over TLS (feature `tls`), against a TLS-only `redis-server`.
+//!
+//! Its own package (see Cargo.toml beside it): `cargo test -p cachemacro-tls-tests`, or any
+//! `cargo test --workspace`.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
