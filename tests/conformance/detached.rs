@@ -126,6 +126,13 @@ struct Ledger {
 }
 
 impl Ledger {
+    fn new(cache: &Cache, db: &Arc<Db>) -> Ledger {
+        Ledger {
+            cache: cache.clone(),
+            db: Arc::clone(db),
+        }
+    }
+
     #[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = self.cache, key = "ledger:<id>")]
     async fn name(&self, id: u64) -> String {
         self.db.load(id).await
@@ -229,10 +236,7 @@ pub async fn a_service_that_cannot_be_cloned_refreshes_in_the_caller<B: Backend>
     _: &B,
 ) {
     let db = Db::new();
-    let ledger = Ledger {
-        cache: cache.clone(),
-        db: Arc::clone(&db),
-    };
+    let ledger = Ledger::new(cache, &db);
     let stale = stale_entry(&db, || ledger.name(3)).await;
     expect_in_caller(&db, || ledger.name(3), &stale, "3@1").await;
 }
@@ -285,10 +289,7 @@ pub async fn a_caller_dropped_during_its_refresh_lets_the_next_stale_hit_refresh
     _: &B,
 ) {
     let db = Db::new();
-    let ledger = Ledger {
-        cache: cache.clone(),
-        db: Arc::clone(&db),
-    };
+    let ledger = Ledger::new(cache, &db);
     let stale = stale_entry(&db, || ledger.name(7)).await;
     // The refresh runs in the caller (the service cannot be cloned): dropping the call while its
     // load is held cancels the refresh.
