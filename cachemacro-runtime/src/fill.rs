@@ -107,7 +107,7 @@ where
     let guard = if offline {
         Guard::Unavailable
     } else if call.policy.lock {
-        match acquire::<M::Value>(call).await {
+        match acquire::<M::Value>(call, leader).await {
             Acquired::Filled(value, bytes) => return (M::from_value(value), Landing::Value(bytes)),
             Acquired::Lock(ticket) => Guard::Held(ticket),
             Acquired::TimedOut => Guard::Start,
@@ -197,7 +197,11 @@ enum Guard {
 /// Takes the fill lock, or waits for its holder's value with bounded polling (5 ms doubling to
 /// 100 ms) for at most `lock_timeout`. A holder that died frees the lock when it expires, and a
 /// waiter then takes it over.
-async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
+///
+/// Each read here may find another process's value, landed for this process's followers, so
+/// each is marked on `leader` first: it may predate an invalidation that completed before a
+/// follower who joins after it started.
+async fn acquire<V: DeserializeOwned>(call: &Call<'_>, leader: &Leader<'_>) -> Acquired<V> {
     const FIRST_PAUSE: Duration = Duration::from_millis(5);
     const LONGEST_PAUSE: Duration = Duration::from_millis(100);
     let token = format!("{:016x}", rand::random::<u64>());
@@ -205,6 +209,7 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
     let mut pause = FIRST_PAUSE;
     let mut waited = false;
     loop {
+        leader.mark();
         match begin(call, Some(&token)).await {
             Some((ticket, locked, current)) if locked => {
                 let found =
@@ -235,6 +240,7 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>) -> Acquired<V> {
         }
         tokio::time::sleep(pause.min(left)).await;
         pause = (pause * 2).min(LONGEST_PAUSE);
+        leader.mark();
         if let Some((value, bytes)) = usable_entry::<V>(call).await {
             return Acquired::Filled(value, bytes);
         }
@@ -281,6 +287,12 @@ where
     // Without a ticket the backend failed to say which version the load started from: storing
     // could install a value older than an invalidation, so nothing is stored.
     let Some(ticket) = ticket else {
+        // Unguarded, this value is shared with every caller that joined during the load, as the
+        // price of sparing the database while the cache cannot be reached: a caller sent back
+        // would find the cache unreachable again, and wait one more operation timeout.
+        if let Some(leader) = leader {
+            leader.mark();
+        }
         let landing = match encoded {
             Some((bytes, _)) => Landing::Value(bytes),
             None => Landing::Failed(sharing.share(&outcome)),
@@ -288,7 +300,7 @@ where
         return (outcome, landing);
     };
     if let Some(leader) = leader {
-        leader.storing();
+        leader.mark();
     }
     let value = encoded.as_ref().and_then(|(bytes, ttl)| {
         ttl.map(|ttl| Stored {

@@ -7,13 +7,14 @@
 //!   callers that start after it returns lead a new load instead of joining the older one;
 //! - a leader whose fill guard reports an invalidation (from any process) during its load lands
 //!   [`Landing::Reread`]: its followers read the cache again;
-//! - a caller that joins a load after its leader started storing (the window between the store
-//!   and the landing) reads the cache again rather than take the landing, since an invalidation
-//!   may have come in that window.
+//! - a caller that joins after the leader began the read or store whose result it lands (the
+//!   window between a store and its landing, or between the leader's read of another process's
+//!   entry while it waited for the fill lock and its landing) reads the cache again rather than
+//!   take the landing, since an invalidation may have completed in that window.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ type Slot = watch::Receiver<Option<Landing>>;
 struct Flight {
     slot: Slot,
     tags: Box<[String]>,
-    storing: Arc<AtomicBool>,
+    marks: Arc<AtomicU64>,
 }
 
 /// The loads and refreshes running in this process, by key.
@@ -60,14 +61,17 @@ pub(crate) struct Leader<'a> {
     flights: &'a Flights,
     key: &'a str,
     sender: watch::Sender<Option<Landing>>,
-    storing: Arc<AtomicBool>,
+    /// How many reads and stores the leader has begun whose result it may land.
+    marks: Arc<AtomicU64>,
 }
 
 /// A caller waiting for another's load.
 pub(crate) struct Follower {
     slot: Slot,
-    /// Joined after the leader began storing.
-    late: bool,
+    marks: Arc<AtomicU64>,
+    /// The leader's marks when this caller joined: a value is trusted only if the read or store
+    /// that produced it began after.
+    joined_at: u64,
 }
 
 /// How a follower's wait ended.
@@ -91,22 +95,23 @@ impl Flights {
         if let Some(flight) = loads.get(key) {
             return Join::Follow(Follower {
                 slot: flight.slot.clone(),
-                late: flight.storing.load(Ordering::Acquire),
+                marks: Arc::clone(&flight.marks),
+                joined_at: flight.marks.load(Ordering::Acquire),
             });
         }
         let (sender, slot) = watch::channel(None);
-        let storing = Arc::new(AtomicBool::new(false));
+        let marks = Arc::new(AtomicU64::new(0));
         let flight = Flight {
             slot,
             tags: tags.map(str::to_owned).collect(),
-            storing: Arc::clone(&storing),
+            marks: Arc::clone(&marks),
         };
         loads.insert(key.to_owned(), flight);
         Join::Lead(Leader {
             flights: self,
             key,
             sender,
-            storing,
+            marks,
         })
     }
 
@@ -137,18 +142,25 @@ impl Flights {
 }
 
 impl Leader<'_> {
-    /// Marks the load as storing: callers joining from now on read the cache again instead.
-    pub(crate) fn storing(&self) {
-        self.storing.store(true, Ordering::Release);
+    /// Called right before the leader sends a read or a store whose result it may land: the
+    /// callers that joined before it take that result, and those that join from now on read
+    /// the cache again instead, unless a later mark comes before the landing.
+    ///
+    /// A store is guarded (refused after any invalidation since the load began), so callers that
+    /// joined during the load may take its value; a read returns whatever the cache held when it
+    /// ran, so only callers that joined before it was sent may.
+    pub(crate) fn mark(&self) {
+        self.marks.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn land(self, landing: Landing) {
+        // Out of the table first: a follower sent back to the cache must not join this load
+        // again and find its landing.
+        self.leave();
         self.sender.send_replace(Some(landing));
     }
-}
 
-impl Drop for Leader<'_> {
-    fn drop(&mut self) {
+    fn leave(&self) {
         let mut loads = lock(&self.flights.loads);
         if loads
             .get(self.key)
@@ -156,6 +168,12 @@ impl Drop for Leader<'_> {
         {
             loads.remove(self.key);
         }
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
@@ -167,7 +185,9 @@ impl Follower {
             Err(_) => Waited::TimedOut,
             Ok(Err(_)) => Waited::Reread,
             Ok(Ok(landing)) => match landing.clone() {
-                Some(Landing::Value(_)) if self.late => Waited::Reread,
+                Some(Landing::Value(_)) if self.marks.load(Ordering::Acquire) == self.joined_at => {
+                    Waited::Reread
+                }
                 Some(landing) => Waited::Landed(landing),
                 None => Waited::Reread,
             },
@@ -217,11 +237,28 @@ mod tests {
         let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
             panic!("second follows")
         };
+        leader.mark();
         leader.land(value(7));
         assert_eq!(
             landed_value(follower.wait(Duration::from_secs(1)).await),
             Some(7)
         );
+    }
+
+    #[tokio::test]
+    async fn a_value_from_no_read_or_store_begun_since_joining_is_not_trusted() {
+        let flights = Flights::default();
+        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        leader.land(value(3));
+        assert!(matches!(
+            follower.wait(Duration::from_secs(1)).await,
+            Waited::Reread
+        ));
     }
 
     #[tokio::test]
@@ -270,6 +307,7 @@ mod tests {
         let Join::Lead(new) = flights.join("k", tags.into_iter()) else {
             panic!("a new load after the detach")
         };
+        old.mark();
         old.land(value(1));
         assert_eq!(
             flights.running(),
@@ -291,7 +329,10 @@ mod tests {
         let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
             panic!()
         };
-        leader.storing();
+        let Join::Follow(early) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        leader.mark();
         let Join::Follow(late) = flights.join("k", [].into_iter()) else {
             panic!()
         };
@@ -299,6 +340,53 @@ mod tests {
         assert!(matches!(
             late.wait(Duration::from_secs(1)).await,
             Waited::Reread
+        ));
+        assert_eq!(
+            landed_value(early.wait(Duration::from_secs(1)).await),
+            Some(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_landing_is_trusted_by_callers_that_joined_before_its_last_read_began() {
+        let flights = Flights::default();
+        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        leader.mark();
+        let Join::Follow(between) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        // The first read found nothing; the second began after `between` joined.
+        leader.mark();
+        let Join::Follow(after) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        leader.land(value(2));
+        assert_eq!(
+            landed_value(between.wait(Duration::from_secs(1)).await),
+            Some(2)
+        );
+        assert!(matches!(
+            after.wait(Duration::from_secs(1)).await,
+            Waited::Reread
+        ));
+    }
+
+    #[tokio::test]
+    async fn failures_are_shared_with_late_joiners() {
+        let flights = Flights::default();
+        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        leader.mark();
+        let Join::Follow(late) = flights.join("k", [].into_iter()) else {
+            panic!()
+        };
+        leader.land(Landing::Failed(None));
+        assert!(matches!(
+            late.wait(Duration::from_secs(1)).await,
+            Waited::Landed(Landing::Failed(None))
         ));
     }
 }
