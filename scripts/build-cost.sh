@@ -12,6 +12,9 @@
 #                      built once before timing, so reusing a target dir saves that time
 #   CARGO_INCREMENTAL  left as the caller sets it; unset, rebuilds are timed without incremental
 #                      compilation (set to 1 to time the incremental rebuild after a touch)
+#   BUILD_COST_SHAPE   `free` (default): free functions; `method`: methods taking `&self` of a
+#                      `Clone` service, which borrow their receiver
+#   BUILD_COST_PROFILES  the profiles to time (default "release debug")
 #
 # Each rebuild touches the generated source and runs `cargo build` on that crate only; the
 # dependencies (this repository's `cachemacro-runtime`, serde, tokio) are already built. Plain
@@ -38,6 +41,22 @@ else
     trap 'rm -rf "$dir"' EXIT
 fi
 target=${BUILD_COST_TARGET:-$dir/target}
+shape=${BUILD_COST_SHAPE:-free}
+profiles=${BUILD_COST_PROFILES:-release debug}
+for profile in $profiles; do
+    if [ "$profile" != release ] && [ "$profile" != debug ]; then
+        echo "BUILD_COST_PROFILES holds release and/or debug" >&2
+        exit 2
+    fi
+done
+case $shape in
+free) receiver="" call="" ;;
+method) receiver="&self, " call="DB." ;;
+*)
+    echo "BUILD_COST_SHAPE must be free or method" >&2
+    exit 2
+    ;;
+esac
 
 mkdir -p "$dir/src"
 # The repository's lockfile, so the crate builds against the same dependency versions.
@@ -63,7 +82,7 @@ cached = []
 EOF
 
 {
-    echo "//! $functions functions, cached with the \`cached\` feature, plain without it."
+    echo "//! $functions functions ($shape), cached with the \`cached\` feature, plain without it."
     echo
     echo "use std::future::Future;"
     echo "use std::pin::Pin;"
@@ -73,23 +92,35 @@ EOF
     echo "    pub id: u64,"
     echo "    pub name: String,"
     echo "}"
+    if [ "$shape" = method ]; then
+        echo
+        echo "#[derive(Clone)]"
+        echo "pub struct Db;"
+        echo
+        echo "pub static DB: Db = Db;"
+        echo
+        echo "impl Db {"
+    fi
     for ((i = 0; i < functions; i++)); do
         echo
         echo "#[cfg_attr(feature = \"cached\", cachemacro_runtime::cached(ttl = \"10m\", key = \"row$i:<id>\"))]"
-        echo "pub async fn get_row_$i(id: u64) -> Result<Row, String> {"
+        echo "pub async fn get_row_$i(${receiver}id: u64) -> Result<Row, String> {"
         echo "    if id == u64::MAX {"
         echo "        return Err(\"no row $i\".to_owned());"
         echo "    }"
         echo "    Ok(Row { id, name: format!(\"row $i/{id}\") })"
         echo "}"
     done
+    if [ "$shape" = method ]; then
+        echo "}"
+    fi
     echo
     echo "type Call = fn(u64) -> Pin<Box<dyn Future<Output = Result<Row, String>>>>;"
     echo
     echo "/// Every function, called through a table so that each future is built on its own."
     echo "const CALLS: [Call; $functions] = ["
     for ((i = 0; i < functions; i++)); do
-        echo "    |id| Box::pin(get_row_$i(id)),"
+        echo "    |id| Box::pin(${call}get_row_$i(id)),"
     done
     echo "];"
     echo
@@ -114,22 +145,25 @@ build() {
     cargo build "${args[@]}"
 }
 
-echo "==> $functions functions in $dir, target dir $target, CARGO_INCREMENTAL=$CARGO_INCREMENTAL"
+echo "==> $functions functions ($shape) in $dir, target dir $target, CARGO_INCREMENTAL=$CARGO_INCREMENTAL"
 echo "==> building the dependencies (and the crate once each way)"
-for profile in release debug; do
+for profile in $profiles; do
     for variant in plain cached; do
         build "$profile" "$variant"
     done
 done
 # A cached run, as a smoke test of the generated code.
-"$target/release/build-cost" >/dev/null
+for profile in $profiles; do
+    "$target/$profile/build-cost" >/dev/null
+done
 
 # Seconds one rebuild of the crate takes: wall-clock, then CPU (user + system, all processes).
+# A failed build stops the script.
 time_rebuild() {
     touch "$dir/src/main.rs"
-    local TIMEFORMAT='%R %U %S' timing
-    timing=$({ time build "$1" "$2" 2>&3; } 3>&2 2>&1)
-    awk '{ printf "%.2f %.2f", $1, $2 + $3 }' <<<"$timing"
+    local TIMEFORMAT='%R %U %S'
+    { time build "$1" "$2" 2>&3; } 3>&2 2>"$dir/timing" || exit 1
+    awk '{ printf "%.2f %.2f", $1, $2 + $3 }' "$dir/timing"
 }
 
 median() {
@@ -143,12 +177,14 @@ row() {
 }
 
 rows=()
-for profile in release debug; do
+for profile in $profiles; do
     plain_wall=() plain_cpu=() cached_wall=() cached_cpu=()
     for ((run = 1; run <= repetitions; run++)); do
-        read -r wall cpu <<<"$(time_rebuild "$profile" plain)"
+        timing=$(time_rebuild "$profile" plain)
+        read -r wall cpu <<<"$timing"
         plain_wall+=("$wall") plain_cpu+=("$cpu")
-        read -r wall cpu <<<"$(time_rebuild "$profile" cached)"
+        timing=$(time_rebuild "$profile" cached)
+        read -r wall cpu <<<"$timing"
         cached_wall+=("$wall") cached_cpu+=("$cpu")
         echo "    $profile run $run: plain ${plain_wall[-1]} s (CPU ${plain_cpu[-1]} s)," \
             "cached ${cached_wall[-1]} s (CPU ${cached_cpu[-1]} s)"
