@@ -1,32 +1,39 @@
 //! Where a function's body runs: in the caller's task, or in a background task for refreshes.
 
 use std::future::Future;
+use std::pin::Pin;
 
-use crate::cache::Cache;
-use crate::flight::RefreshClaim;
-use crate::key::Key;
-use crate::lend::{Refresh, RefreshJob};
-use crate::outcome::Mode;
-use crate::policy::Policy;
+use std::marker::PhantomData;
+
+use crate::call::Call;
+use crate::error::Error;
+use crate::fill::{RefreshJob, Step};
+use crate::lend::Refresh;
+use crate::outcome::{Mode, Sharing};
 
 /// Starts the function's body; where a refresh of it may run.
 pub trait Loader<R>: Sized {
-    /// The running body.
-    type Future: Future<Output = R>;
+    /// The running body, as a miss awaits it: type-erased where its bounds allow, so that the
+    /// miss path's shell ([`load`](crate::fill::load)) is compiled once per return type rather
+    /// than once per function. A box costs nothing next to the database load it holds.
+    type Load: Future<Output = R>;
 
     /// Starts the body in the caller's task.
-    fn start(self) -> Self::Future;
+    fn start(self) -> Self::Load;
 
-    /// Refreshes the entry under `key` with this loader: in a background task when the body can
+    /// Refreshes the entry of `job` with this loader: in a background task when the body can
     /// outlive the caller, otherwise in the caller's task.
-    fn refresh<M: Mode<R> + 'static>(
+    fn refresh<M: Mode<R> + 'static>(self, job: RefreshJob) -> impl Future<Output = ()>;
+
+    /// Serves a call with this loader: the hit path, and the miss path on a miss.
+    fn serve<M: Mode<R> + 'static>(
         self,
-        cache: &Cache,
-        key: String,
-        tags: Vec<Key>,
-        policy: Policy,
-        claim: RefreshClaim,
-    ) -> impl Future<Output = ()>;
+        call: Call<'_>,
+        sharing: Sharing<R>,
+        convert: Option<fn(Error) -> R>,
+    ) -> impl Future<Output = R> {
+        crate::aside::served::<R, M, Self>(call, self, sharing, convert)
+    }
 }
 
 /// A body that borrows from the caller (`&self`, references): refreshes run in the caller's task.
@@ -63,26 +70,21 @@ impl<A, S, D> Lending<A, S, D> {
     }
 }
 
+// Not erased: nothing says whether the body is `Send`, and erasing it as one that is not would
+// take that from every caller's future.
 impl<R, F, Fut> Loader<R> for InCaller<F>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    type Future = Fut;
+    type Load = Fut;
 
     fn start(self) -> Fut {
         (self.0)()
     }
 
-    fn refresh<M: Mode<R> + 'static>(
-        self,
-        cache: &Cache,
-        key: String,
-        tags: Vec<Key>,
-        policy: Policy,
-        claim: RefreshClaim,
-    ) -> impl Future<Output = ()> {
-        crate::fill::refresh::<R, M>(cache.clone(), key, tags, policy, self.start(), claim)
+    fn refresh<M: Mode<R> + 'static>(self, job: RefreshJob) -> impl Future<Output = ()> {
+        crate::fill::refresh::<R, M>(job, self.start())
     }
 }
 
@@ -92,23 +94,84 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    type Future = Fut;
+    type Load = Pin<Box<dyn Future<Output = R> + Send>>;
 
-    fn start(self) -> Fut {
-        (self.0)()
+    fn start(self) -> Self::Load {
+        Box::pin((self.0)())
     }
 
-    fn refresh<M: Mode<R> + 'static>(
+    fn refresh<M: Mode<R> + 'static>(self, job: RefreshJob) -> impl Future<Output = ()> {
+        spawn_or_run(Box::pin(crate::fill::refresh::<R, M>(job, self.start())))
+    }
+
+    /// Served behind a `&mut dyn Erased`: the function's body is all the code a detached
+    /// function compiles of its own; the hit path and the miss path are shared by every function
+    /// that returns the same type.
+    async fn serve<M: Mode<R> + 'static>(
         self,
-        cache: &Cache,
-        key: String,
-        tags: Vec<Key>,
-        policy: Policy,
-        claim: RefreshClaim,
-    ) -> impl Future<Output = ()> {
-        let job =
-            crate::fill::refresh::<R, M>(cache.clone(), key, tags, policy, self.start(), claim);
-        spawn_or_run(job)
+        call: Call<'_>,
+        sharing: Sharing<R>,
+        convert: Option<fn(Error) -> R>,
+    ) -> R {
+        let mut body = ErasedBody::<F, M> {
+            body: Some(self.0),
+            mode: PhantomData,
+        };
+        let loader: &mut dyn Erased<R> = &mut body;
+        crate::aside::served::<R, M, _>(call, loader, sharing, convert).await
+    }
+}
+
+/// A detached loader with its type erased; see [`Detached::serve`](Loader::serve).
+pub trait Erased<R>: Send {
+    /// Starts the body.
+    fn start(&mut self) -> Pin<Box<dyn Future<Output = R> + Send>>;
+    /// The refresh of `job`'s entry, ready to be spawned.
+    fn refresh(&mut self, job: RefreshJob) -> Step<'static, ()>;
+}
+
+/// The body of a detached loader, for a function of mode `M`; taken by the first of `start` and
+/// `refresh`, which a call runs at most once.
+struct ErasedBody<F, M> {
+    body: Option<F>,
+    mode: PhantomData<fn() -> M>,
+}
+
+impl<F, M> ErasedBody<F, M> {
+    fn take(&mut self) -> F {
+        self.body
+            .take()
+            .expect("a call starts its body at most once")
+    }
+}
+
+impl<R, F, Fut, M> Erased<R> for ErasedBody<F, M>
+where
+    R: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    M: Mode<R> + 'static,
+{
+    fn start(&mut self) -> Pin<Box<dyn Future<Output = R> + Send>> {
+        Box::pin((self.take())())
+    }
+
+    fn refresh(&mut self, job: RefreshJob) -> Step<'static, ()> {
+        Box::pin(crate::fill::refresh::<R, M>(job, self.start()))
+    }
+}
+
+// The mode the refresh stores with is the erased body's own, fixed where it was erased: `M` here
+// is the same one.
+impl<R: Send + 'static> Loader<R> for &mut (dyn Erased<R> + '_) {
+    type Load = Pin<Box<dyn Future<Output = R> + Send>>;
+
+    fn start(self) -> Self::Load {
+        Erased::start(self)
+    }
+
+    fn refresh<M: Mode<R> + 'static>(self, job: RefreshJob) -> impl Future<Output = ()> {
+        spawn_or_run(Erased::refresh(self, job))
     }
 }
 
@@ -119,46 +182,38 @@ where
     D: FnOnce(A) -> Refresh<DF>,
     DF: Future<Output = R>,
 {
-    type Future = SF;
+    type Load = SF;
 
     fn start(self) -> SF {
         (self.start)(self.args)
     }
 
-    fn refresh<M: Mode<R> + 'static>(
-        self,
-        cache: &Cache,
-        key: String,
-        tags: Vec<Key>,
-        policy: Policy,
-        claim: RefreshClaim,
-    ) -> impl Future<Output = ()> {
-        let cache = cache.clone();
+    fn refresh<M: Mode<R> + 'static>(self, job: RefreshJob) -> impl Future<Output = ()> {
         let route = (self.refresh)(self.args);
         async move {
             match route {
-                Refresh::Detached(refresh) => {
-                    let job = RefreshJob {
-                        cache,
-                        key,
-                        tags,
-                        policy,
-                        claim,
-                    };
-                    spawn_or_run(refresh.task(job)).await;
-                }
-                Refresh::InCaller(load) => {
-                    crate::fill::refresh::<R, M>(cache, key, tags, policy, load, claim).await;
-                }
+                Refresh::Detached(refresh) => spawn_or_run(refresh.task(job)).await,
+                Refresh::InCaller(load) => crate::fill::refresh::<R, M>(job, load).await,
             }
         }
     }
 }
 
 /// Runs `job` in a background task, or in the caller's when no Tokio runtime is current.
-async fn spawn_or_run(job: impl Future<Output = ()> + Send + 'static) {
+async fn spawn_or_run(job: Step<'static, ()>) {
+    if let Some(job) = spawn(job) {
+        job.await;
+    }
+}
+
+/// Spawns `job` on the current Tokio runtime; hands it back when there is none. A plain function,
+/// so that the task's machinery is compiled once, in this crate, for every cached function.
+fn spawn(job: Step<'static, ()>) -> Option<Step<'static, ()>> {
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn(job)),
-        Err(_) => job.await,
+        Ok(runtime) => {
+            drop(runtime.spawn(job));
+            None
+        }
+        Err(_) => Some(job),
     }
 }
