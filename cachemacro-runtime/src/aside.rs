@@ -78,8 +78,9 @@ where
     cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing, failure)
 }
 
-/// The call's future: plain functions down to [`serve`], which the loader picks (see
-/// [`Loader::serve`]), so that a call is one generic coroutine and its scope, not one per layer.
+/// The call's future: plain functions down to [`serve`], so that a call is one generic
+/// coroutine and its fault scope, not one per layer. With an erased loader (see `loader.rs`),
+/// both are shared by every function that returns the same type.
 fn cached<'a, R, M, L>(
     cache: &'a Cache,
     key: &'a str,
@@ -96,20 +97,6 @@ where
 {
     let convert = failure.converter(cache, policy);
     let call = Call::new(cache, key, tags, policy);
-    loader.serve::<M>(call, sharing, convert)
-}
-
-/// [`serve`] under `on_cache_error`'s scope.
-pub(crate) fn served<'a, R, M, L>(
-    call: Call<'a>,
-    loader: L,
-    sharing: Sharing<R>,
-    convert: Option<fn(Error) -> R>,
-) -> impl Future<Output = R> + use<'a, R, M, L>
-where
-    M: Mode<R> + 'static,
-    L: Loader<R>,
-{
     failing_on_faults(convert, serve::<R, M, L>(call, loader, sharing, convert))
 }
 

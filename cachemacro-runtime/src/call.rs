@@ -14,7 +14,7 @@ use crate::policy::Policy;
 const EPOCH_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A call of a cached function, or of a write path.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub(crate) cache: &'a Cache,
     /// The full key, prefix included.
     pub(crate) key: &'a str,
