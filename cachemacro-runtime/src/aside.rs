@@ -103,8 +103,9 @@ where
 /// The hit path, and the miss path on a miss. With `on_cache_error = "fail"`, a read that failed
 /// ends the call before the body runs: its error is what the call returns.
 ///
-/// This loop and the decoding of the value are all of the hit path that is generic over the
-/// function: the read itself is not, so that each cached function compiles little of its own.
+/// This loop and the decoding of the value are all of the hit path that is generic: the read
+/// itself is not. The loop is generic over the loader, which for an erased one (see
+/// `loader.rs`) leaves it shared by every function that returns the same type.
 async fn serve<R, M, L>(
     call: Call<'_>,
     loader: L,

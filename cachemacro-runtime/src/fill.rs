@@ -18,17 +18,15 @@
 //! body can panic. What a fill holds across them is held by guards: the fill lock by [`Ticket`]
 //! (freed in the background when dropped), the single-flight slot by `Leader`, the refresh claim
 //! by `RefreshClaim`, the load's accounting by [`LoadWatch`].
-
 //!
-//! The engine is the same for every cached function, so it is not generic over the function:
-//! what a function instantiates in its own crate is only the shells ([`join`], [`load`] and
-//! [`refresh`]), which decode, run its body and encode its value between steps of the engine;
-//! they are generic over the return type, and over the body's future only where a loader cannot
-//! type-erase it (see [`Loader::Load`](crate::loader::Loader::Load)). Each step
-//! is a plain function that returns a boxed future ([`Step`]), so it is compiled once, here. (An
-//! `async fn` awaited from generic code would be compiled again in every crate that awaits it,
-//! and everything it awaits with it.) The boxes cost a few allocations per miss, next to a
-//! database load.
+//! The engine is the same for every cached function, so it is not generic: each of its steps is
+//! a plain function that returns a boxed future ([`Step`]), compiled once, here. (An `async fn`
+//! awaited from generic code would be compiled again in every crate that awaits it, with
+//! everything it awaits.) Between the steps run the shells, [`join`], [`load`] and [`refresh`],
+//! which decode, run the body and encode its value: they are generic over the return type and
+//! over the body's future, which is a boxed `dyn Future` for an erased loader (see `loader.rs`),
+//! so that the functions returning one type share them. The boxes cost a few allocations per
+//! miss, next to a database load.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -108,8 +106,8 @@ pub(crate) async fn join<'a, R, M: Mode<R>>(
 
 /// The load [`join`] handed this call: runs the body, stores its value if no invalidation came
 /// in between, and hands what it left to the callers waiting on it. Generic over the body's
-/// future, which a loader that can type-erase it (see [`Loader::Load`]) shares between
-/// functions.
+/// future, a boxed `dyn Future` shared by the functions of one return type when their loader is
+/// erased (see `loader.rs`).
 pub(crate) async fn load<R, M: Mode<R>, F: Future<Output = R>>(
     fill: Fill<'_>,
     body: F,
