@@ -8,6 +8,9 @@
 //! Every backend fault is counted and swallowed: the caller of a cached function always gets a
 //! value from the cache or from its own body, never a cache error.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::backend::{Backend, Found};
@@ -15,7 +18,7 @@ use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::envelope::{self, Envelope};
 use crate::error::Error;
-use crate::fill::fill;
+use crate::fill::{join, load, Joined, RefreshJob, Step};
 use crate::key::Key;
 use crate::loader::Loader;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode, Sharing};
@@ -23,144 +26,154 @@ use crate::policy::Policy;
 use crate::resilience::{current_fault, failing_on_faults, Failure};
 
 /// Cache-aside for a function returning a plain value: every value is stored.
-pub async fn cached_value<T, L>(
-    cache: &Cache,
-    key: &str,
-    tags: &[Key],
-    policy: &Policy,
+pub fn cached_value<'a, T, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
     loader: L,
     sharing: Sharing<T>,
     failure: Failure<T>,
-) -> T
+) -> impl Future<Output = T> + 'a
 where
     T: Serialize + DeserializeOwned + 'static,
-    L: Loader<T>,
+    L: Loader<T> + 'a,
 {
-    cached::<T, PlainMode, L>(cache, key, tags, policy, loader, sharing, failure).await
+    cached::<T, PlainMode, L>(cache, key, tags, policy, loader, sharing, failure)
 }
 
 /// Cache-aside for a function returning `Result`: `Ok` values are stored, errors returned as is.
-pub async fn cached_result<T, E, L>(
-    cache: &Cache,
-    key: &str,
-    tags: &[Key],
-    policy: &Policy,
+pub fn cached_result<'a, T, E, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
     loader: L,
     sharing: Sharing<Result<T, E>>,
     failure: Failure<Result<T, E>>,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>> + 'a
 where
     T: Serialize + DeserializeOwned + 'static,
     E: 'static,
-    L: Loader<Result<T, E>>,
+    L: Loader<Result<T, E>> + 'a,
 {
-    cached::<Result<T, E>, ResultMode, L>(cache, key, tags, policy, loader, sharing, failure).await
+    cached::<Result<T, E>, ResultMode, L>(cache, key, tags, policy, loader, sharing, failure)
 }
 
 /// Cache-aside for a function returning `Option`: `Some` is stored for the ttl, `None` for the
 /// negative ttl (against lookups of absent rows hammering the database) unless that is off.
-pub async fn cached_option<T, L>(
-    cache: &Cache,
-    key: &str,
-    tags: &[Key],
-    policy: &Policy,
+pub fn cached_option<'a, T, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
     loader: L,
     sharing: Sharing<Option<T>>,
     failure: Failure<Option<T>>,
-) -> Option<T>
+) -> impl Future<Output = Option<T>> + 'a
 where
     T: Serialize + DeserializeOwned + 'static,
-    L: Loader<Option<T>>,
+    L: Loader<Option<T>> + 'a,
 {
-    cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing, failure).await
+    cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing, failure)
 }
 
-async fn cached<R, M, L>(
-    cache: &Cache,
-    key: &str,
-    tags: &[Key],
-    policy: &Policy,
+/// The call's future: plain functions down to [`serve`], so that a call is one generic
+/// coroutine and its fault scope, not one per layer. With an erased loader (see `loader.rs`),
+/// both are shared by every function that returns the same type.
+fn cached<'a, R, M, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
     loader: L,
     sharing: Sharing<R>,
     failure: Failure<R>,
-) -> R
+) -> impl Future<Output = R> + 'a
 where
+    R: 'static,
     M: Mode<R> + 'static,
-    L: Loader<R>,
+    L: Loader<R> + 'a,
 {
+    let convert = failure.converter(cache, policy);
     let call = Call::new(cache, key, tags, policy);
-    // Awaited directly unless faults must be collected: wrapping the call's future in the
-    // fault scope would move it, kilobytes on every hit, for a mode few functions use.
-    match failure.converter(cache, policy) {
-        None => serve::<R, M, L>(&call, loader, &sharing, None).await,
-        Some(convert) => {
-            let served = serve::<R, M, L>(&call, loader, &sharing, Some(convert));
-            failing_on_faults(Some(convert), served).await
-        }
-    }
+    failing_on_faults(convert, serve::<R, M, L>(call, loader, sharing, convert))
 }
 
 /// The hit path, and the miss path on a miss. With `on_cache_error = "fail"`, a read that failed
 /// ends the call before the body runs: its error is what the call returns.
+///
+/// This loop and the decoding of the value are all of the hit path that is generic: the read
+/// itself is not. The loop is generic over the loader, which for an erased one (see
+/// `loader.rs`) leaves it shared by every function that returns the same type.
 async fn serve<R, M, L>(
-    call: &Call<'_>,
-    mut loader: L,
-    sharing: &Sharing<R>,
+    call: Call<'_>,
+    loader: L,
+    sharing: Sharing<R>,
     convert: Option<fn(Error) -> R>,
 ) -> R
 where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
+    let call = &call;
     loop {
-        let read = read::<M::Value>(call).await;
-        let offline = match read {
-            Read::Fresh(value) => return M::from_value(value),
-            Read::Restored(value, ttl) => {
-                // A sliding read restarted the entry at the function's ttl; one stored for less
-                // (a cached `None` lives its `negative_ttl`) is put back to its own.
-                let shortened = with_backend!(&call.cache.inner.store, backend => backend.shorten(call.key, ttl).await);
-                if let Err(error) = shortened {
-                    call.cache.record_fault(&error);
-                }
-                return M::from_value(value);
-            }
-            Read::Refresh(value, why) => {
-                let cache = call.cache;
-                if let Some(claim) = cache.inner.flights.claim_refresh(call.key) {
-                    match why {
-                        Why::Early => cache.inner.counters.early_refresh(),
-                        Why::Stale => cache.inner.counters.stale_refresh(),
+        let read = read(call).await;
+        let offline = match read.verdict {
+            Verdict::Miss => false,
+            Verdict::Down => true,
+            verdict => match read.value::<M::Value>(call) {
+                None => false,
+                Some(value) => {
+                    match verdict {
+                        // A sliding read restarted the entry at the function's ttl; one stored
+                        // for less (a cached `None` lives its `negative_ttl`) is put back to its
+                        // own.
+                        Verdict::Restored(ttl) => restore(call, ttl).await,
+                        Verdict::Refresh(why) => {
+                            if let Some(job) = claim_refresh(call, why) {
+                                // Boxed, as the miss path below: see there.
+                                Box::pin(loader.refresh::<M>(job)).await;
+                            }
+                        }
+                        _ => {}
                     }
-                    let (key, tags) = (call.key.to_owned(), call.tags.to_vec());
-                    // Boxed, as the miss path below: see there.
-                    Box::pin(loader.refresh::<M>(cache, key, tags, *call.policy, claim)).await;
+                    return M::from_value(value);
                 }
-                return M::from_value(value);
-            }
-            Read::Miss => false,
-            Read::Down => true,
+            },
         };
         if let (Some(convert), Some(error)) = (convert, current_fault()) {
             return convert(error);
         }
-        // The miss path's future is several kilobytes (locks, waits, the load itself). Inline,
-        // it would make every call's future that size, and a hit would pay for moving it; boxed,
-        // it costs one allocation per miss, next to a database load.
-        match Box::pin(fill::<R, M, L>(call, loader, sharing, offline)).await {
-            Ok(outcome) => return outcome,
+        let fill = match join::<R, M>(call, &sharing, offline).await {
+            Joined::Outcome(outcome) => return outcome,
             // The load this call waited for may predate an invalidation: read again.
-            Err(returned) => loader = returned,
-        }
+            Joined::Reread => continue,
+            Joined::Load(fill) => fill,
+        };
+        // The load's future can be several kilobytes (the body, the store). Inline, it would
+        // make every call's future that size, and a hit would pay for moving it; boxed, it costs
+        // one allocation per miss, next to a database load.
+        return Box::pin(load::<R, M, L::Load>(fill, loader.start(), &sharing)).await;
     }
 }
 
-enum Read<V> {
-    Fresh(V),
+/// What a read found under the call's key, its value not yet decoded.
+struct Read {
+    verdict: Verdict,
+    /// The entry, as the backend returned it: empty for a miss.
+    bytes: Bytes,
+    /// Where the entry's payload starts.
+    payload: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Verdict {
+    Fresh,
     /// A sliding hit on an entry whose own ttl is shorter than the one the read restarted.
-    Restored(V, std::time::Duration),
+    Restored(std::time::Duration),
     /// A hit that should also refresh the entry.
-    Refresh(V, Why),
+    Refresh(Why),
     Miss,
     /// The backend is unreachable, slow or behind an open breaker: a miss that should not
     /// spend more cache operations (each would cost up to the operation timeout).
@@ -175,79 +188,163 @@ enum Why {
     Stale,
 }
 
-/// The usable value under the call's key, counting the hit or miss; faults and bad entries are
-/// misses. One round trip: `GET` (pipelined with a `GET` of each tag's epoch for a tagged
-/// function), or
+/// An entry's bytes, in whichever form its backend returned them.
+enum Bytes {
+    None,
+    Shared(Arc<[u8]>),
+    Owned(Vec<u8>),
+}
+
+impl From<Arc<[u8]>> for Bytes {
+    fn from(bytes: Arc<[u8]>) -> Self {
+        Bytes::Shared(bytes)
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Bytes::Owned(bytes)
+    }
+}
+
+impl Read {
+    fn nothing(verdict: Verdict) -> Self {
+        Read {
+            verdict,
+            bytes: Bytes::None,
+            payload: 0,
+        }
+    }
+
+    /// The entry's value, counting the hit; an entry that does not decode as `V` is counted
+    /// as a miss.
+    fn value<V: DeserializeOwned>(&self, call: &Call<'_>) -> Option<V> {
+        let entry = match &self.bytes {
+            Bytes::None => &[][..],
+            Bytes::Shared(bytes) => bytes,
+            Bytes::Owned(bytes) => bytes,
+        };
+        let decoded = envelope::payload_value(&entry[self.payload..]);
+        count(call, &self.verdict, decoded.as_ref().err());
+        decoded.ok()
+    }
+}
+
+/// Counts a read whose entry was usable: a hit, or a miss when its value failed to decode.
+fn count(call: &Call<'_>, verdict: &Verdict, undecodable: Option<&Error>) {
+    let counters = &call.cache.inner.counters;
+    if let Some(error) = undecodable {
+        counters.decode_error();
+        counters.miss();
+        tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
+        return;
+    }
+    if let Verdict::Refresh(Why::Stale) = verdict {
+        counters.stale_hit();
+    }
+    counters.hit();
+}
+
+/// The entry under the call's key and what it is worth; reads that find nothing usable (faults
+/// and bad entries included) are counted as misses here, the others once their value decoded.
+/// One round trip: `GET` (pipelined with a `GET` of each tag's epoch for a tagged function), or
 /// `GETEX` for a sliding ttl.
-async fn read<V: DeserializeOwned>(call: &Call<'_>) -> Read<V> {
+async fn read(call: &Call<'_>) -> Read {
     let cache = call.cache;
-    let counters = &cache.inner.counters;
     let touch = call.policy.sliding.then(|| call.ttl());
     let read = with_backend!(&cache.inner.store, backend => {
         match backend.read(call.key, call.tags, touch).await {
-            Ok(Found { entry: Some(bytes), epochs }) => judge(call, bytes.as_ref(), &epochs),
-            Ok(Found { entry: None, .. }) => Read::Miss,
+            Ok(Found { entry: Some(bytes), epochs }) => {
+                let (verdict, payload) = judge(call, bytes.as_ref(), &epochs);
+                Read { verdict, bytes: bytes.into(), payload }
+            }
+            Ok(Found { entry: None, .. }) => Read::nothing(Verdict::Miss),
             Err(error) => {
                 cache.record_fault(&error);
                 tracing::debug!(%error, "cache read failed; loading instead");
-                if error.is_unavailable() {
-                    Read::Down
+                Read::nothing(if error.is_unavailable() {
+                    Verdict::Down
                 } else {
-                    Read::Miss
-                }
+                    Verdict::Miss
+                })
             }
         }
     });
-    match read {
-        Read::Miss | Read::Down => counters.miss(),
-        Read::Fresh(_) | Read::Restored(..) | Read::Refresh(..) => counters.hit(),
+    if let Verdict::Miss | Verdict::Down = read.verdict {
+        cache.inner.counters.miss();
     }
     read
 }
 
-fn judge<V: DeserializeOwned>(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> Read<V> {
-    let counters = &call.cache.inner.counters;
+/// What an entry is worth, and where its payload starts.
+fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usize) {
     let policy = call.policy;
-    let decoded = envelope::decode(bytes).and_then(|envelope| Ok((envelope, envelope.value()?)));
-    let (envelope, value) = match decoded {
-        Ok(decoded) => decoded,
+    let envelope = match envelope::decode(bytes) {
+        Ok(envelope) => envelope,
         Err(error) => {
-            counters.decode_error();
+            call.cache.inner.counters.decode_error();
             tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
-            return Read::Miss;
+            return (Verdict::Miss, 0);
         }
     };
-    // Stamped before one of its tags was invalidated (or its epoch evicted): the entry may
-    // predate the change that invalidation announced.
-    if !envelope.stamps.match_epochs(call.tag_names(), epochs) {
-        return Read::Miss;
-    }
-    // A sliding entry lives as long as it is read: only the backend's ttl says when it ends.
-    if policy.sliding || envelope.sliding {
-        if policy.sliding && envelope.ttl() < call.ttl() {
-            return Read::Restored(value, envelope.ttl());
+    let payload = bytes.len() - envelope.payload.len();
+    let verdict = 'verdict: {
+        // Stamped before one of its tags was invalidated (or its epoch evicted): the entry may
+        // predate the change that invalidation announced.
+        if !envelope.stamps.match_epochs(call.tag_names(), epochs) {
+            break 'verdict Verdict::Miss;
         }
-        return Read::Fresh(value);
-    }
-    let now = envelope::now_ms();
-    if !envelope.is_expired_at(now) {
-        if policy.early_refresh && draws_early_refresh(&envelope, now, policy.beta) {
-            return Read::Refresh(value, Why::Early);
+        // A sliding entry lives as long as it is read: only the backend's ttl says when it ends.
+        if policy.sliding || envelope.sliding {
+            if policy.sliding && envelope.ttl() < call.ttl() {
+                break 'verdict Verdict::Restored(envelope.ttl());
+            }
+            break 'verdict Verdict::Fresh;
         }
-        return Read::Fresh(value);
-    }
-    match policy.stale {
-        Some(window)
-            if now
-                < envelope
-                    .expires_at_ms
-                    .saturating_add(window.as_millis() as u64) =>
-        {
-            counters.stale_hit();
-            Read::Refresh(value, Why::Stale)
+        let now = envelope::now_ms();
+        if !envelope.is_expired_at(now) {
+            if policy.early_refresh && draws_early_refresh(&envelope, now, policy.beta) {
+                break 'verdict Verdict::Refresh(Why::Early);
+            }
+            break 'verdict Verdict::Fresh;
         }
-        _ => Read::Miss,
+        match policy.stale {
+            Some(window)
+                if now
+                    < envelope
+                        .expires_at_ms
+                        .saturating_add(window.as_millis() as u64) =>
+            {
+                Verdict::Refresh(Why::Stale)
+            }
+            _ => Verdict::Miss,
+        }
+    };
+    (verdict, payload)
+}
+
+/// Puts a restored sliding entry back to its own ttl. Boxed, as the miss path: it is compiled
+/// once, here, and costs an allocation next to a round trip.
+fn restore<'a>(call: &'a Call<'a>, ttl: std::time::Duration) -> Step<'a, ()> {
+    Box::pin(async move {
+        let shortened =
+            with_backend!(&call.cache.inner.store, backend => backend.shorten(call.key, ttl).await);
+        if let Err(error) = shortened {
+            call.cache.record_fault(&error);
+        }
+    })
+}
+
+/// Claims the refresh of the call's entry for this caller, counting why it was drawn; `None`
+/// when one is already running in this process.
+fn claim_refresh(call: &Call<'_>, why: Why) -> Option<RefreshJob> {
+    let cache = call.cache;
+    let claim = cache.inner.flights.claim_refresh(call.key)?;
+    match why {
+        Why::Early => cache.inner.counters.early_refresh(),
+        Why::Stale => cache.inner.counters.stale_refresh(),
     }
+    Some(RefreshJob::new(call, claim))
 }
 
 /// XFetch (Vattani, Chierichetti, Lowenstein, VLDB 2015): refresh when

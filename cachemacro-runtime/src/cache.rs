@@ -220,12 +220,13 @@ impl Cache {
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
         let key = self.full_key(key);
+        let mut load = InCaller::new(load);
         crate::aside::cached_value(
             self,
             &key,
             &[],
             &policy,
-            InCaller(load),
+            load.as_loader(),
             Sharing::nothing(),
             Failure::never(),
         )
@@ -248,12 +249,13 @@ impl Cache {
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
         let key = self.full_key(key);
+        let mut load = InCaller::new(load);
         crate::aside::cached_result(
             self,
             &key,
             &[],
             &policy,
-            InCaller(load),
+            load.as_loader(),
             Sharing::nothing(),
             Failure::never(),
         )

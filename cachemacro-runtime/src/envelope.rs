@@ -140,6 +140,11 @@ pub fn encode<T: Serialize + ?Sized>(
 
 /// Serializes `value` into an envelope described by `meta`.
 pub fn encode_with<T: Serialize + ?Sized>(value: &T, meta: &Meta<'_>) -> Result<Vec<u8>> {
+    append_value(header(meta)?, value)
+}
+
+/// The header and stamps of an envelope described by `meta`, for [`append_value`] to complete.
+pub(crate) fn header(meta: &Meta<'_>) -> Result<Vec<u8>> {
     let count = u8::try_from(meta.stamps.len())
         .map_err(|_| Error::new(ErrorKind::Encode, "more than 255 tags"))?;
     let created_at_ms = now_ms();
@@ -167,9 +172,21 @@ pub fn encode_with<T: Serialize + ?Sized>(value: &T, meta: &Meta<'_>) -> Result<
         bytes.extend_from_slice(&length.to_le_bytes());
         bytes.extend_from_slice(name.as_bytes());
     }
-    serde_json::to_writer(&mut bytes, value)
-        .map_err(|error| Error::new(ErrorKind::Encode, error.to_string()))?;
     Ok(bytes)
+}
+
+/// Completes the envelope begun by [`header`] with the serialized `value`: the only part of
+/// encoding that depends on the value's type.
+pub(crate) fn append_value<T: Serialize + ?Sized>(
+    mut bytes: Vec<u8>,
+    value: &T,
+) -> Result<Vec<u8>> {
+    serde_json::to_writer(&mut bytes, value).map_err(encode_error)?;
+    Ok(bytes)
+}
+
+fn encode_error(error: serde_json::Error) -> Error {
+    Error::new(ErrorKind::Encode, error.to_string())
 }
 
 /// Reads the header and stamps of `bytes`; anything but a complete envelope of this format is
@@ -211,8 +228,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>> {
 impl Envelope<'_> {
     /// Deserializes the payload as `T`.
     pub fn value<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(self.payload)
-            .map_err(|error| Error::new(ErrorKind::Decode, error.to_string()))
+        payload_value(self.payload)
     }
 
     /// Whether the value is past its logical expiry at `now_ms`. A sliding entry never is: it
@@ -225,6 +241,15 @@ impl Envelope<'_> {
     pub fn ttl(&self) -> Duration {
         Duration::from_millis(self.expires_at_ms.saturating_sub(self.created_at_ms))
     }
+}
+
+/// Deserializes a payload: the only part of decoding that depends on the value's type.
+pub(crate) fn payload_value<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
+    serde_json::from_slice(payload).map_err(decode_error)
+}
+
+fn decode_error(error: serde_json::Error) -> Error {
+    Error::new(ErrorKind::Decode, error.to_string())
 }
 
 #[cfg(test)]

@@ -18,8 +18,18 @@
 //! body can panic. What a fill holds across them is held by guards: the fill lock by [`Ticket`]
 //! (freed in the background when dropped), the single-flight slot by `Leader`, the refresh claim
 //! by `RefreshClaim`, the load's accounting by [`LoadWatch`].
+//!
+//! The engine is the same for every cached function, so it is not generic: each of its steps is
+//! a plain function that returns a boxed future ([`Step`]), compiled once, here. (An `async fn`
+//! awaited from generic code would be compiled again in every crate that awaits it, with
+//! everything it awaits.) Between the steps run the shells, [`join`], [`load`] and [`refresh`],
+//! which decode, run the body and encode its value: they are generic over the return type and
+//! over the body's future, which is a boxed `dyn Future` for an erased loader (see `loader.rs`),
+//! so that the functions returning one type share them. The boxes cost a few allocations per
+//! miss, next to a database load.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,94 +39,306 @@ use crate::backend::{Backend, Begin, FillKeys, Stored, Token};
 use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::envelope::{self, Meta};
+use crate::error::Result;
 use crate::flight::{Join, Landing, Leader, RefreshClaim, Waited};
 use crate::key::Key;
-use crate::loader::Loader;
-use crate::outcome::{Mode, Sharing};
+use crate::outcome::{Mode, SharedFailure, Sharing};
 use crate::policy::Policy;
 use crate::stats::Counters;
 
-/// A miss: one load per key in this process, and with the fill lock one across processes.
-/// `offline`: the read found the backend unavailable, so the load spends no more cache
-/// operations and stores nothing; the single flight still spares the database.
+/// A step of the engine: a future boxed behind a plain function, so that it is compiled in this
+/// crate only (see the module's documentation).
+pub(crate) type Step<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A stored value's envelope and how long it is fresh: `None` when it is handed to the callers
+/// waiting on the load but not stored (a value that is not cached, or is too large).
+pub(crate) struct Encoded {
+    pub(crate) bytes: Arc<[u8]>,
+    pub(crate) ttl: Option<Duration>,
+}
+
+// The shells: the only generic code of the miss path and of refreshes.
+
+/// How a miss goes on once this process's single flight is joined. Returned, then taken apart
+/// at once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Joined<'a, R> {
+    /// Another caller's load left this outcome.
+    Outcome(R),
+    /// The load this call waited for was voided by an invalidation, or went away: read the
+    /// cache again.
+    Reread,
+    /// This call loads: see [`load`].
+    Load(Fill<'a>),
+}
+
+/// A miss up to its load: one load per key in this process, and with the fill lock one across
+/// processes. `offline`: the read found the backend unavailable, so the load spends no more
+/// cache operations and stores nothing; the single flight still spares the database.
 ///
-/// `Err(loader)` hands the loader back when the caller must read the cache again: the load it
-/// waited for was voided by an invalidation, or went away.
-pub(crate) async fn fill<R, M, L>(
-    call: &Call<'_>,
-    loader: L,
+/// Generic over the return type only, not over the function, so functions that return the same
+/// type share it.
+pub(crate) async fn join<'a, R, M: Mode<R>>(
+    call: &'a Call<'a>,
     sharing: &Sharing<R>,
     offline: bool,
-) -> Result<R, L>
-where
-    M: Mode<R> + 'static,
-    L: Loader<R>,
-{
-    let follower = match call.cache.inner.flights.join(call.key, call.tag_names()) {
-        Join::Lead(leader) => {
-            let (outcome, landing) =
-                lead::<R, M>(call, loader.start(), sharing, offline, &leader).await;
-            leader.land(landing);
-            return Ok(outcome);
-        }
-        Join::Follow(follower) => follower,
-    };
-    let counters = &call.cache.inner.counters;
-    counters.coalesce();
-    match follower.wait(call.patience()).await {
-        Waited::Landed(Landing::Value(bytes)) => {
-            if let Some(value) = decode_value::<M::Value>(&bytes) {
-                return Ok(M::from_value(value));
+) -> Joined<'a, R> {
+    let mut step = miss(call, offline, decodes::<M::Value>);
+    loop {
+        match step.await {
+            Miss::Load(fill) => return Joined::Load(fill),
+            Miss::Value(bytes) => {
+                if let Some(value) = decode_value::<M::Value>(&bytes) {
+                    return Joined::Outcome(M::from_value(value));
+                }
             }
-        }
-        Waited::Landed(Landing::Failed(Some(shared))) => {
-            if let Some(outcome) = sharing.unshare(&*shared) {
-                return Ok(outcome);
+            Miss::Failed(shared) => {
+                if let Some(outcome) = sharing.unshare(&*shared) {
+                    return Joined::Outcome(outcome);
+                }
             }
+            Miss::Reread => return Joined::Reread,
         }
-        Waited::Landed(Landing::Failed(None)) => {}
-        Waited::Landed(Landing::Reread) | Waited::Reread => return Err(loader),
-        Waited::TimedOut => {
-            counters.lock_timeout();
-            tracing::debug!(
-                key = call.key,
-                "waited lock_timeout for this process's load; loading"
-            );
-        }
+        // What the load this call waited for left is of no use to it: it loads by itself.
+        step = unled(call, offline);
     }
-    let guard = if offline {
-        Guard::Unavailable
-    } else {
-        Guard::Start
+}
+
+/// The load [`join`] handed this call: runs the body, stores its value if no invalidation came
+/// in between, and hands what it left to the callers waiting on it. Generic over the body's
+/// future, a boxed `dyn Future` shared by the functions of one return type when their loader is
+/// erased (see `loader.rs`).
+pub(crate) async fn load<R, M: Mode<R>, F: Future<Output = R>>(
+    fill: Fill<'_>,
+    body: F,
+    sharing: &Sharing<R>,
+) -> R {
+    let watch = fill.watch();
+    let outcome = body.await;
+    let encoded = encode::<R, M>(fill.call, &outcome, watch.finished(), fill.stamps());
+    let failure = match encoded {
+        Some(_) => None,
+        None => sharing.share(&outcome),
     };
-    let (outcome, _) = guarded_load::<R, M>(call, guard, loader.start(), sharing, None).await;
-    Ok(outcome)
+    fill.finish(encoded, failure).await;
+    outcome
+}
+
+/// Refreshes an entry while callers keep being served the current one. One process refreshes
+/// (the fill lock, when on); a failed load leaves the entry as it is.
+pub(crate) async fn refresh<R, M: Mode<R>>(job: RefreshJob, load: impl Future<Output = R>) {
+    let Some(refreshing) = begin_refresh(job).await else {
+        return;
+    };
+    let watch = refreshing.watch();
+    let outcome = load.await;
+    let load_time = watch.finished();
+    // Encoded before any await, so the job holds no borrow of the outcome and stays `Send`.
+    let encoded = encode::<R, M>(&refreshing.call(), &outcome, load_time, refreshing.stamps());
+    drop(outcome);
+    refreshing.finish(encoded).await;
+}
+
+/// The envelope of `outcome`'s value and how long it is fresh; `None` for a failure, or a value
+/// that does not serialize.
+pub(crate) fn encode<R, M: Mode<R>>(
+    call: &Call<'_>,
+    outcome: &R,
+    load_time: Duration,
+    stamps: &[(String, Token)],
+) -> Option<Encoded> {
+    let value = M::value(outcome)?;
+    let ttl = M::ttl(outcome, call.policy, call.ttl());
+    let bytes = header(call, ttl, load_time, stamps)
+        .and_then(|header| envelope::append_value(header, value));
+    seal(call, bytes, ttl)
+}
+
+/// The value in a whole envelope, `None` when it does not decode.
+fn decode_value<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
+    envelope::decode(bytes)
+        .and_then(|envelope| envelope.value())
+        .ok()
+}
+
+/// Whether a whole envelope decodes as a `V`: how the engine, which is not generic, checks an
+/// entry another process stored.
+fn decodes<V: DeserializeOwned>(bytes: &[u8]) -> bool {
+    decode_value::<V>(bytes).is_some()
+}
+
+// The engine.
+
+/// How a miss goes on after the single flight and the fill lock.
+pub(crate) enum Miss<'a> {
+    /// This call loads.
+    Load(Fill<'a>),
+    /// Another caller's load (or another process's fill) left this envelope.
+    Value(Arc<[u8]>),
+    /// The load this call waited for failed, with this result.
+    Failed(SharedFailure),
+    /// The load this call waited for was voided or went away: read the cache again.
+    Reread,
+}
+
+/// A load this call runs: the fill guard, and the single flight when this call leads it.
+pub(crate) struct Fill<'a> {
+    call: &'a Call<'a>,
+    /// `None` when the backend could not tell the version: nothing is then stored.
+    ticket: Option<Ticket>,
+    leader: Option<Leader<'a>>,
+}
+
+/// A miss up to its load: joins this process's load of the key, or leads it under the fill lock.
+/// `decodes` tells whether an entry stored meanwhile is a value of the function's type.
+pub(crate) fn miss<'a>(
+    call: &'a Call<'a>,
+    offline: bool,
+    decodes: fn(&[u8]) -> bool,
+) -> Step<'a, Miss<'a>> {
+    Box::pin(async move {
+        let follower = match call.cache.inner.flights.join(call.key, call.tag_names()) {
+            Join::Lead(leader) => return lead(call, offline, decodes, leader).await,
+            Join::Follow(follower) => follower,
+        };
+        let counters = &call.cache.inner.counters;
+        counters.coalesce();
+        match follower.wait(call.patience()).await {
+            Waited::Landed(Landing::Value(bytes)) => return Miss::Value(bytes),
+            Waited::Landed(Landing::Failed(Some(shared))) => return Miss::Failed(shared),
+            Waited::Landed(Landing::Failed(None)) => {}
+            Waited::Landed(Landing::Reread) | Waited::Reread => return Miss::Reread,
+            Waited::TimedOut => {
+                counters.lock_timeout();
+                tracing::debug!(
+                    key = call.key,
+                    "waited lock_timeout for this process's load; loading"
+                );
+            }
+        }
+        Miss::Load(unled_fill(call, offline).await)
+    })
+}
+
+/// A load outside the single flight, for a caller whose wait on it gave it nothing to use.
+fn unled<'a>(call: &'a Call<'a>, offline: bool) -> Step<'a, Miss<'a>> {
+    Box::pin(async move { Miss::Load(unled_fill(call, offline).await) })
+}
+
+async fn unled_fill<'a>(call: &'a Call<'a>, offline: bool) -> Fill<'a> {
+    let ticket = if offline {
+        None
+    } else {
+        begin(call, None).await.map(|(ticket, _, _)| ticket)
+    };
+    Fill {
+        call,
+        ticket,
+        leader: None,
+    }
 }
 
 /// The leader's fill: under the fill lock when the policy asks for it.
-async fn lead<R, M>(
-    call: &Call<'_>,
-    load: impl Future<Output = R>,
-    sharing: &Sharing<R>,
+async fn lead<'a>(
+    call: &'a Call<'a>,
     offline: bool,
-    leader: &Leader<'_>,
-) -> (R, Landing)
-where
-    M: Mode<R>,
-{
-    let guard = if offline {
-        Guard::Unavailable
+    decodes: fn(&[u8]) -> bool,
+    leader: Leader<'a>,
+) -> Miss<'a> {
+    let ticket = if offline {
+        None
     } else if call.policy.lock {
-        match acquire::<M::Value>(call, leader).await {
-            Acquired::Filled(value, bytes) => return (M::from_value(value), Landing::Value(bytes)),
-            Acquired::Lock(ticket) => Guard::Held(ticket),
-            Acquired::TimedOut => Guard::Start,
-            Acquired::BackendDown => Guard::Unavailable,
+        match acquire(call, decodes, &leader).await {
+            Acquired::Filled(bytes) => {
+                leader.land(Landing::Value(Arc::clone(&bytes)));
+                return Miss::Value(bytes);
+            }
+            Acquired::Lock(ticket) => Some(ticket),
+            Acquired::TimedOut => begin(call, None).await.map(|(ticket, _, _)| ticket),
+            Acquired::BackendDown => None,
         }
     } else {
-        Guard::Start
+        begin(call, None).await.map(|(ticket, _, _)| ticket)
     };
-    guarded_load::<R, M>(call, guard, load, sharing, Some(leader)).await
+    Miss::Load(Fill {
+        call,
+        ticket,
+        leader: Some(leader),
+    })
+}
+
+impl<'a> Fill<'a> {
+    /// Each tag's name and the epoch it had when the fill began, to stamp into the entry.
+    pub(crate) fn stamps(&self) -> &[(String, Token)] {
+        self.ticket.as_ref().map_or(&[], |ticket| &ticket.stamps)
+    }
+
+    /// Counts the load that starts now, and watches it.
+    pub(crate) fn watch(&self) -> LoadWatch<'a> {
+        let counters = &self.call.cache.inner.counters;
+        counters.load();
+        LoadWatch::start(counters)
+    }
+
+    /// Stores the load's value if no invalidation came in between, and hands what it left
+    /// (`encoded`, or else `failure`) to the callers that waited on it.
+    pub(crate) fn finish(
+        self,
+        encoded: Option<Encoded>,
+        failure: Option<SharedFailure>,
+    ) -> Step<'a, ()> {
+        Box::pin(async move {
+            let Fill {
+                call,
+                ticket,
+                leader,
+            } = self;
+            let landing = store(call, ticket, leader.as_ref(), encoded, failure).await;
+            if let Some(leader) = leader {
+                leader.land(landing);
+            }
+        })
+    }
+}
+
+/// Stores a load's value under its fill guard; what the load's followers get.
+async fn store(
+    call: &Call<'_>,
+    ticket: Option<Ticket>,
+    leader: Option<&Leader<'_>>,
+    encoded: Option<Encoded>,
+    failure: Option<SharedFailure>,
+) -> Landing {
+    // Without a ticket the backend failed to say which version the load started from: storing
+    // could install a value older than an invalidation, so nothing is stored.
+    let Some(ticket) = ticket else {
+        // Unguarded, this value is shared with every caller that joined during the load, as the
+        // price of sparing the database while the cache cannot be reached: a caller sent back
+        // would find the cache unreachable again, and wait one more operation timeout.
+        if let Some(leader) = leader {
+            leader.mark();
+        }
+        return match encoded {
+            Some(encoded) => Landing::Value(encoded.bytes),
+            None => Landing::Failed(failure),
+        };
+    };
+    if let Some(leader) = leader {
+        leader.mark();
+    }
+    let value = encoded.as_ref().and_then(|encoded| {
+        encoded.ttl.map(|ttl| Stored {
+            bytes: Arc::clone(&encoded.bytes),
+            ttl: call.policy.retention(ttl),
+            sliding: call.policy.sliding,
+        })
+    });
+    let valid = finish(ticket, value).await;
+    match encoded {
+        None => Landing::Failed(failure),
+        Some(encoded) if valid => Landing::Value(encoded.bytes),
+        Some(_) => Landing::Reread,
+    }
 }
 
 /// A started fill: the version and epochs it read, and the lock while it holds it. Dropped
@@ -173,25 +395,15 @@ pub(crate) fn release_later(cache: &Cache, lock: &str, token: String) {
 /// How long a background release keeps trying: the longest lock anyone asks for by default.
 const RELEASE_FOR: Duration = Duration::from_secs(30);
 
-enum Acquired<V> {
+enum Acquired {
     /// This caller holds the lock and loads.
     Lock(Ticket),
-    /// Another caller's value landed while this one waited.
-    Filled(V, Arc<[u8]>),
+    /// Another caller's value landed while this one waited: its envelope.
+    Filled(Arc<[u8]>),
     /// The wait ran out: load without the lock.
     TimedOut,
     /// The backend failed: load, and store nothing.
     BackendDown,
-}
-
-/// What protects a load's store from invalidations that come during the load.
-enum Guard {
-    /// A fill already started: its version (and lock).
-    Held(Ticket),
-    /// Start one now, without the lock.
-    Start,
-    /// The backend cannot tell the version: store nothing.
-    Unavailable,
 }
 
 /// Takes the fill lock, or waits for its holder's value with bounded polling (5 ms doubling to
@@ -201,7 +413,7 @@ enum Guard {
 /// Each read here may find another process's value, landed for this process's followers, so
 /// each is marked on `leader` first: it may predate an invalidation that completed before a
 /// follower who joins after it started.
-async fn acquire<V: DeserializeOwned>(call: &Call<'_>, leader: &Leader<'_>) -> Acquired<V> {
+async fn acquire(call: &Call<'_>, decodes: fn(&[u8]) -> bool, leader: &Leader<'_>) -> Acquired {
     const FIRST_PAUSE: Duration = Duration::from_millis(5);
     const LONGEST_PAUSE: Duration = Duration::from_millis(100);
     let token = format!("{:016x}", rand::random::<u64>());
@@ -213,11 +425,11 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>, leader: &Leader<'_>) -> A
         match begin(call, Some(&token)).await {
             Some((ticket, locked, current)) if locked => {
                 let found =
-                    current.and_then(|bytes| usable::<V>(call, bytes, &ticket.stamps_epochs()));
+                    current.filter(|bytes| usable(call, bytes, &ticket.stamps_epochs(), decodes));
                 return match found {
-                    Some((value, bytes)) => {
+                    Some(bytes) => {
                         finish(ticket, None).await;
-                        Acquired::Filled(value, bytes)
+                        Acquired::Filled(bytes)
                     }
                     None => Acquired::Lock(ticket),
                 };
@@ -241,8 +453,8 @@ async fn acquire<V: DeserializeOwned>(call: &Call<'_>, leader: &Leader<'_>) -> A
         tokio::time::sleep(pause.min(left)).await;
         pause = (pause * 2).min(LONGEST_PAUSE);
         leader.mark();
-        if let Some((value, bytes)) = usable_entry::<V>(call).await {
-            return Acquired::Filled(value, bytes);
+        if let Some(bytes) = usable_entry(call, decodes).await {
+            return Acquired::Filled(bytes);
         }
     }
 }
@@ -263,78 +475,27 @@ impl Ticket {
     }
 }
 
-/// Runs the body under `guard`, then stores the value if no invalidation came in between.
-/// Returns the outcome and what the load's followers get.
-async fn guarded_load<R, M>(
-    call: &Call<'_>,
-    guard: Guard,
-    load: impl Future<Output = R>,
-    sharing: &Sharing<R>,
-    leader: Option<&Leader<'_>>,
-) -> (R, Landing)
-where
-    M: Mode<R>,
-{
-    let ticket = match guard {
-        Guard::Held(ticket) => Some(ticket),
-        Guard::Start => begin(call, None).await.map(|(ticket, _, _)| ticket),
-        Guard::Unavailable => None,
-    };
-    call.cache.inner.counters.load();
-    let (outcome, load_time) = watched_load(&call.cache.inner.counters, load).await;
-    let stamps = ticket.as_ref().map_or(&[][..], |ticket| &ticket.stamps[..]);
-    let encoded = encode::<R, M>(call, &outcome, load_time, stamps);
-    // Without a ticket the backend failed to say which version the load started from: storing
-    // could install a value older than an invalidation, so nothing is stored.
-    let Some(ticket) = ticket else {
-        // Unguarded, this value is shared with every caller that joined during the load, as the
-        // price of sparing the database while the cache cannot be reached: a caller sent back
-        // would find the cache unreachable again, and wait one more operation timeout.
-        if let Some(leader) = leader {
-            leader.mark();
-        }
-        let landing = match encoded {
-            Some((bytes, _)) => Landing::Value(bytes),
-            None => Landing::Failed(sharing.share(&outcome)),
-        };
-        return (outcome, landing);
-    };
-    if let Some(leader) = leader {
-        leader.mark();
-    }
-    let value = encoded.as_ref().and_then(|(bytes, ttl)| {
-        ttl.map(|ttl| Stored {
-            bytes: Arc::clone(bytes),
-            ttl: call.policy.retention(ttl),
-            sliding: call.policy.sliding,
-        })
-    });
-    let valid = finish(ticket, value).await;
-    let landing = match encoded {
-        None => Landing::Failed(sharing.share(&outcome)),
-        Some((bytes, _)) if valid => Landing::Value(bytes),
-        Some(_) => Landing::Reread,
-    };
-    (outcome, landing)
-}
-
-/// Runs a body, counting it as cancelled or panicked if it does not finish.
-pub(crate) async fn watched_load<F: Future>(counters: &Counters, load: F) -> (F::Output, Duration) {
-    let watch = LoadWatch {
-        counters,
-        finished: false,
-    };
-    let started = Instant::now();
-    let output = load.await;
-    let mut watch = watch;
-    watch.finished = true;
-    (output, started.elapsed())
-}
-
-/// Counts a load that never finished: its caller was dropped, or its body panicked.
-struct LoadWatch<'a> {
+/// Times a load, and counts it as cancelled or panicked if it is dropped before it finishes.
+pub(crate) struct LoadWatch<'a> {
     counters: &'a Counters,
+    started: Instant,
     finished: bool,
+}
+
+impl<'a> LoadWatch<'a> {
+    fn start(counters: &'a Counters) -> Self {
+        LoadWatch {
+            counters,
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    /// The load finished: how long it took.
+    pub(crate) fn finished(mut self) -> Duration {
+        self.finished = true;
+        self.started.elapsed()
+    }
 }
 
 impl Drop for LoadWatch<'_> {
@@ -350,56 +511,111 @@ impl Drop for LoadWatch<'_> {
     }
 }
 
-/// Refreshes an entry while callers keep being served the current one. One process refreshes
-/// (the fill lock, when on); a failed load leaves the entry as it is.
-pub(crate) async fn refresh<R, M: Mode<R>>(
+/// The entry a refresh stores into, and its claim on refreshing it.
+pub struct RefreshJob {
     cache: Cache,
     key: String,
     tags: Vec<Key>,
     policy: Policy,
-    load: impl Future<Output = R>,
+    /// Held until the refresh ends: no other refresh of the key starts in this process meanwhile.
     _claim: RefreshClaim,
-) {
-    let call = Call::new(&cache, &key, &tags, &policy);
-    let token = format!("{:016x}", rand::random::<u64>());
-    let ticket = match begin(&call, policy.lock.then_some(token.as_str())).await {
-        // Another process is filling or refreshing it.
-        Some((_, locked, _)) if policy.lock && !locked => return,
-        Some((ticket, _, _)) => ticket,
-        None => return,
-    };
-    let (outcome, load_time) = watched_load(&cache.inner.counters, load).await;
-    // Encoded before any await, so the job holds no borrow of the outcome and stays `Send`.
-    let encoded = encode::<R, M>(&call, &outcome, load_time, &ticket.stamps);
-    drop(outcome);
-    let value = match encoded {
-        Some((bytes, Some(ttl))) => Some(Stored {
-            bytes,
-            ttl: policy.retention(ttl),
-            sliding: policy.sliding,
-        }),
-        // The value is now one that is not cached (`None` without negative caching): the old
-        // entry must not outlive what it described.
-        Some((_, None)) => {
-            finish(ticket, None).await;
-            crate::write::invalidate_key(&cache, &key).await.ok();
-            return;
+}
+
+impl RefreshJob {
+    /// The refresh of `call`'s entry, under `claim`.
+    pub(crate) fn new(call: &Call<'_>, claim: RefreshClaim) -> Self {
+        RefreshJob {
+            cache: call.cache.clone(),
+            key: call.key.to_owned(),
+            tags: call.tags.to_vec(),
+            policy: *call.policy,
+            _claim: claim,
         }
-        None => {
-            cache.inner.counters.refresh_failure();
-            crate::log::warn_throttled!(key = %key, "refresh failed; serving the current entry");
-            None
-        }
-    };
-    finish(ticket, value).await;
+    }
+
+    fn call(&self) -> Call<'_> {
+        Call::new(&self.cache, &self.key, &self.tags, &self.policy)
+    }
+}
+
+/// A refresh whose fill began: the body runs next.
+pub(crate) struct Refreshing {
+    job: RefreshJob,
+    ticket: Ticket,
+}
+
+/// Begins a refresh's fill; `None` when another process is filling or refreshing the entry, or
+/// the backend failed.
+fn begin_refresh(job: RefreshJob) -> Step<'static, Option<Refreshing>> {
+    Box::pin(async move {
+        let lock = job.policy.lock;
+        let token = format!("{:016x}", rand::random::<u64>());
+        let begun = begin(&job.call(), lock.then_some(token.as_str())).await;
+        let ticket = match begun {
+            Some((_, locked, _)) if lock && !locked => return None,
+            Some((ticket, _, _)) => ticket,
+            None => return None,
+        };
+        Some(Refreshing { job, ticket })
+    })
+}
+
+impl Refreshing {
+    pub(crate) fn call(&self) -> Call<'_> {
+        self.job.call()
+    }
+
+    pub(crate) fn stamps(&self) -> &[(String, Token)] {
+        &self.ticket.stamps
+    }
+
+    /// Watches the refresh's load, which is not counted among the loads of misses.
+    pub(crate) fn watch(&self) -> LoadWatch<'_> {
+        LoadWatch::start(&self.job.cache.inner.counters)
+    }
+
+    /// Stores the refreshed value, or leaves the entry as it is when the load failed.
+    pub(crate) fn finish(self, encoded: Option<Encoded>) -> Step<'static, ()> {
+        Box::pin(async move {
+            let Refreshing { job, ticket } = self;
+            let value = match encoded {
+                Some(Encoded {
+                    bytes,
+                    ttl: Some(ttl),
+                }) => Some(Stored {
+                    bytes,
+                    ttl: job.policy.retention(ttl),
+                    sliding: job.policy.sliding,
+                }),
+                // The value is now one that is not cached (`None` without negative caching): the
+                // old entry must not outlive what it described.
+                Some(Encoded { ttl: None, .. }) => {
+                    finish(ticket, None).await;
+                    crate::write::invalidate_key(&job.cache, &job.key)
+                        .await
+                        .ok();
+                    return;
+                }
+                None => {
+                    job.cache.inner.counters.refresh_failure();
+                    crate::log::warn_throttled!(key = %job.key, "refresh failed; serving the current entry");
+                    None
+                }
+            };
+            finish(ticket, value).await;
+        })
+    }
+}
+
+/// Begins a write's fill, without the lock: the version the write must find unchanged when it
+/// stores. `None` when the backend failed.
+pub(crate) fn begin_write<'a>(call: &'a Call<'a>) -> Step<'a, Option<Ticket>> {
+    Box::pin(async move { begin(call, None).await.map(|(ticket, _, _)| ticket) })
 }
 
 /// `begin_fill`, counting a failure: the ticket, whether it holds the lock, and the entry read
 /// under the lock. `None` when the backend failed.
-pub(crate) async fn begin(
-    call: &Call<'_>,
-    lock: Option<&str>,
-) -> Option<(Ticket, bool, Option<Arc<[u8]>>)> {
+async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Option<Arc<[u8]>>)> {
     let cache = call.cache;
     let keys = call.fill_keys();
     // Owned here, on the miss path only: the ticket keeps them for the fill's end.
@@ -484,28 +700,30 @@ async fn finish(mut ticket: Ticket, value: Option<Stored>) -> bool {
     }
 }
 
-/// The envelope of `outcome`'s value and how long it is fresh (`None`: not to be stored, for a
-/// value that is not cached or is too large); `None` for a failure.
-pub(crate) fn encode<R, M: Mode<R>>(
+/// The header of the envelope of a value fresh for `ttl` (zero when it is not stored).
+fn header(
     call: &Call<'_>,
-    outcome: &R,
+    ttl: Option<Duration>,
     load_time: Duration,
     stamps: &[(String, Token)],
-) -> Option<(Arc<[u8]>, Option<Duration>)> {
-    let cache = call.cache;
-    let value = M::value(outcome)?;
-    let ttl = M::ttl(outcome, call.policy, call.ttl());
+) -> Result<Vec<u8>> {
     let stamps: Vec<(&str, Token)> = stamps
         .iter()
         .map(|(tag, epoch)| (tag.as_str(), *epoch))
         .collect();
-    let meta = Meta {
+    envelope::header(&Meta {
         ttl: ttl.unwrap_or(Duration::ZERO),
         load_time,
         sliding: call.policy.sliding,
         stamps: &stamps,
-    };
-    match envelope::encode_with(value, &meta) {
+    })
+}
+
+/// A serialized envelope as [`encode`] returns it: not stored when larger than the cache
+/// allows, `None` when the value did not serialize.
+fn seal(call: &Call<'_>, bytes: Result<Vec<u8>>, ttl: Option<Duration>) -> Option<Encoded> {
+    let cache = call.cache;
+    match bytes {
         Ok(bytes) if ttl.is_some() && bytes.len() > cache.inner.max_value_size => {
             cache.inner.counters.oversize();
             crate::log::warn_throttled!(
@@ -514,9 +732,15 @@ pub(crate) fn encode<R, M: Mode<R>>(
                 "value not cached: larger than max_value_size"
             );
             // Still handed to the callers waiting on this load, just not stored.
-            Some((bytes.into(), None))
+            Some(Encoded {
+                bytes: bytes.into(),
+                ttl: None,
+            })
         }
-        Ok(bytes) => Some((bytes.into(), ttl)),
+        Ok(bytes) => Some(Encoded {
+            bytes: bytes.into(),
+            ttl,
+        }),
         Err(error) => {
             cache.inner.counters.error();
             crate::log::warn_throttled!(%error, "value not cached: it does not serialize");
@@ -525,33 +749,26 @@ pub(crate) fn encode<R, M: Mode<R>>(
     }
 }
 
-/// A fresh entry under the call's key whose stamps match its tags' current epochs, without
-/// touching the counters.
-async fn usable_entry<V: DeserializeOwned>(call: &Call<'_>) -> Option<(V, Arc<[u8]>)> {
+/// A fresh entry under the call's key whose stamps match its tags' current epochs and whose
+/// value decodes, without touching the counters.
+async fn usable_entry(call: &Call<'_>, decodes: fn(&[u8]) -> bool) -> Option<Arc<[u8]>> {
     let (bytes, epochs) = with_backend!(&call.cache.inner.store, backend => match backend.read(call.key, call.tags, None).await {
         Ok(found) => (Arc::<[u8]>::from(found.entry?.as_ref()), found.epochs),
         Err(_) => return None,
     });
-    usable(call, bytes, &epochs)
+    usable(call, &bytes, &epochs, decodes).then_some(bytes)
 }
 
-fn usable<V: DeserializeOwned>(
+fn usable(
     call: &Call<'_>,
-    bytes: Arc<[u8]>,
+    bytes: &[u8],
     epochs: &[Option<Token>],
-) -> Option<(V, Arc<[u8]>)> {
-    let envelope = envelope::decode(&bytes).ok()?;
-    if envelope.is_expired_at(envelope::now_ms())
-        || !envelope.stamps.match_epochs(call.tag_names(), epochs)
-    {
-        return None;
-    }
-    let value = envelope.value().ok()?;
-    Some((value, bytes))
-}
-
-fn decode_value<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
-    envelope::decode(bytes)
-        .and_then(|envelope| envelope.value())
-        .ok()
+    decodes: fn(&[u8]) -> bool,
+) -> bool {
+    let Ok(envelope) = envelope::decode(bytes) else {
+        return false;
+    };
+    !envelope.is_expired_at(envelope::now_ms())
+        && envelope.stamps.match_epochs(call.tag_names(), epochs)
+        && decodes(bytes)
 }

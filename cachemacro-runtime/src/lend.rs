@@ -31,11 +31,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use crate::cache::Cache;
-use crate::flight::RefreshClaim;
-use crate::key::Key;
+use crate::fill::{RefreshJob, Step};
 use crate::outcome::Mode;
-use crate::policy::Policy;
 
 /// A holder of an argument that the body receives as `&T`.
 pub trait Lend<T: ?Sized> {
@@ -128,16 +125,7 @@ pub enum Refresh<Fut> {
 pub struct DetachedRefresh(Box<dyn FnOnce(RefreshJob) -> RefreshTask + Send>);
 
 /// A whole refresh, ready to be spawned.
-pub(crate) type RefreshTask = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The entry a refresh stores into.
-pub(crate) struct RefreshJob {
-    pub(crate) cache: Cache,
-    pub(crate) key: String,
-    pub(crate) tags: Vec<Key>,
-    pub(crate) policy: Policy,
-    pub(crate) claim: RefreshClaim,
-}
+type RefreshTask = Step<'static, ()>;
 
 impl DetachedRefresh {
     pub(crate) fn task(self, job: RefreshJob) -> RefreshTask {
@@ -217,9 +205,9 @@ where
     M: Mode<Fut::Output> + 'static,
 {
     Refresh::Detached(DetachedRefresh(Box::new(move |job: RefreshJob| {
-        Box::pin(crate::fill::refresh::<Fut::Output, M>(
-            job.cache, job.key, job.tags, job.policy, load, job.claim,
-        ))
+        // The load erased too, so that the refresh's shell is compiled once per return type.
+        let load: Pin<Box<dyn Future<Output = Fut::Output> + Send>> = Box::pin(load);
+        Box::pin(crate::fill::refresh::<Fut::Output, M>(job, load))
     })))
 }
 

@@ -63,7 +63,9 @@ pub mod __private {
         mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,
         Lent, Owned, Refresh, RouteDetached, RouteInCaller,
     };
-    pub use crate::loader::{Detached, InCaller, Lending};
+    pub use crate::loader::{
+        probe_lending, Detached, EraseLending, InCaller, KeepLending, Lending, SendLending,
+    };
     pub use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
     pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;

@@ -1,9 +1,11 @@
 //! What happens when Redis fails: faults counted (and, for `on_cache_error = "fail"`, returned),
 //! and invalidations that could not reach Redis queued and replayed once it answers.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -103,9 +105,10 @@ impl<T, E: From<Error>> CanFail for Result<T, E> {}
 /// `on_cache_error = "fail"`.
 pub const fn assert_can_fail<R: CanFail>() {}
 
-tokio::task_local! {
-    /// The faults of the call being served, while it runs with `on_cache_error = "fail"`.
-    static FAULTS: Arc<Faults>;
+thread_local! {
+    /// The faults of the call being polled on this thread, while it runs with
+    /// `on_cache_error = "fail"`: set around each poll of the call, as a task-local would be.
+    static FAULTS: RefCell<Option<Arc<Faults>>> = const { RefCell::new(None) };
 }
 
 /// The first cache fault of one call.
@@ -124,20 +127,48 @@ pub(crate) async fn failing_on_faults<R>(
     convert: Option<fn(Error) -> R>,
     call: impl Future<Output = R>,
 ) -> R {
-    let Some(convert) = convert else {
-        return call.await;
-    };
-    let faults = Arc::new(Faults::default());
-    let outcome = FAULTS.scope(Arc::clone(&faults), call).await;
-    match faults.first() {
-        Some(error) => convert(error),
-        None => outcome,
+    let faults = convert.map(|_| Arc::new(Faults::default()));
+    let mut call = pin!(call);
+    let outcome = poll_fn(|context| {
+        let _scope = FaultScope::enter(faults.as_ref());
+        call.as_mut().poll(context)
+    })
+    .await;
+    match (convert, faults.and_then(|faults| faults.first())) {
+        (Some(convert), Some(error)) => convert(error),
+        _ => outcome,
+    }
+}
+
+/// Makes `faults` the current call's while it lives, then restores the previous ones. Not
+/// generic, unlike Tokio's task-locals, so that each cached function compiles none of it.
+struct FaultScope {
+    previous: Option<Arc<Faults>>,
+}
+
+impl FaultScope {
+    fn enter(faults: Option<&Arc<Faults>>) -> Option<FaultScope> {
+        let faults = Arc::clone(faults?);
+        let previous = FAULTS
+            .try_with(|current| current.replace(Some(faults)))
+            .ok()?;
+        Some(FaultScope { previous })
+    }
+}
+
+impl Drop for FaultScope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = FAULTS.try_with(|current| *current.borrow_mut() = previous);
     }
 }
 
 /// The first fault recorded so far in the current call (always `None` outside fail mode).
 pub(crate) fn current_fault() -> Option<Error> {
-    FAULTS.try_with(|faults| faults.first()).ok().flatten()
+    FAULTS
+        .try_with(|faults| faults.borrow().as_ref().and_then(|faults| faults.first()))
+        .ok()
+        .flatten()
 }
 
 impl Cache {
@@ -153,7 +184,11 @@ impl Cache {
     /// Records `error` for the current call without counting it: it was counted where it
     /// happened, in a task of its own.
     pub(crate) fn note_fault(&self, error: &Error) {
-        let _ = FAULTS.try_with(|faults| faults.0.set(error.clone()));
+        let _ = FAULTS.try_with(|faults| {
+            if let Some(faults) = &*faults.borrow() {
+                let _ = faults.0.set(error.clone());
+            }
+        });
     }
 }
 

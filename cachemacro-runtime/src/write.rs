@@ -13,7 +13,7 @@ use crate::backend::{Backend, Stored};
 use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
 use crate::error::{Error, ErrorKind, Result};
-use crate::fill::{begin, encode, Ticket};
+use crate::fill::{begin_write, encode, Encoded, Step, Ticket};
 use crate::key::Key;
 use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
 use crate::policy::Policy;
@@ -81,39 +81,37 @@ async fn put<R, M: Mode<R>>(
         // The version before the database write: of two overlapping writes, the cache cannot
         // tell which committed last, so the store is made only if no other write or
         // invalidation of the key came in between; otherwise the key is removed.
-        let before = begin(&call, None).await.map(|(ticket, _, _)| ticket);
+        let before = begin_write(&call).await;
         // The database first: the cache never holds a value the database refused, and readers
         // never see a value before it is committed.
         let outcome = body.await;
-        let step = store_step::<R, M>(&call, before, &outcome);
-        run_to_completion(cache, step).await;
+        let encoded = before
+            .as_ref()
+            .and_then(|before| encode::<R, M>(&call, &outcome, Duration::ZERO, before.stamps()));
+        store_written(&call, before, encoded).await;
         outcome
     })
     .await
 }
 
-/// The cache's part of a write-through, as a job that owns what it needs: it stores the value
-/// if no other write came since `before`, and removes the key otherwise. The first fault, if
-/// any.
-fn store_step<R, M: Mode<R>>(
-    call: &Call<'_>,
+/// The cache's part of a write-through: stores the value if no other write came since `before`,
+/// and removes the key otherwise, run to completion (see [`run_to_completion`]).
+fn store_written<'a>(
+    call: &'a Call<'a>,
     before: Option<Ticket>,
-    outcome: &R,
-) -> impl Future<Output = Option<Error>> + Send + 'static {
+    encoded: Option<Encoded>,
+) -> Step<'a, ()> {
     let cache = call.cache.clone();
     let key = call.key.to_owned();
-    let stored = before.as_ref().and_then(|before| {
-        match encode::<R, M>(call, outcome, Duration::ZERO, before.stamps()) {
-            Some((bytes, Some(ttl))) => Some(Stored {
-                bytes,
-                ttl: call.policy.retention(ttl),
-                sliding: call.policy.sliding,
-            }),
-            _ => None,
-        }
+    let stored = encoded.and_then(|encoded| {
+        encoded.ttl.map(|ttl| Stored {
+            bytes: encoded.bytes,
+            ttl: call.policy.retention(ttl),
+            sliding: call.policy.sliding,
+        })
     });
     let expected = before.map(|before| before.version());
-    async move {
+    let step = async move {
         let (Some(value), Some(expected)) = (stored, expected) else {
             return invalidate_key(&cache, &key).await.err();
         };
@@ -127,7 +125,8 @@ fn store_step<R, M: Mode<R>>(
         cache.record_fault(&error);
         crate::log::warn_throttled!(%error, "write-through failed; removing the key instead");
         invalidate_key(&cache, &key).await.err().or(Some(error))
-    }
+    };
+    Box::pin(run_to_completion(call.cache, step))
 }
 
 /// Runs the cache's part of a write to completion, even if the caller is dropped meanwhile: the
@@ -192,12 +191,18 @@ async fn invalidate_then<R>(
     failure: Failure<R>,
 ) -> R {
     let convert = failure.converter(cache, policy);
-    let step = invalidate_all(cache.clone(), keys.to_vec(), tags.to_vec());
+    let step = invalidate_now(cache, keys, tags);
     failing_on_faults(convert, async {
-        run_to_completion(cache, step).await;
+        step.await;
         outcome
     })
     .await
+}
+
+/// Invalidates `keys` and `tags`, run to completion (see [`run_to_completion`]).
+fn invalidate_now<'a>(cache: &'a Cache, keys: &[String], tags: &[String]) -> Step<'a, ()> {
+    let step = invalidate_all(cache.clone(), keys.to_vec(), tags.to_vec());
+    Box::pin(run_to_completion(cache, step))
 }
 
 /// Invalidates `keys` and `tags`; the first fault, if any. Each failure is counted, logged and
@@ -218,15 +223,18 @@ async fn invalidate_all(cache: Cache, keys: Vec<String>, tags: Vec<String>) -> O
 }
 
 /// Removes the entry under the full `key` and voids its fills in flight, in this process and
-/// others. A failure is counted, logged, queued for replay, and returned.
-pub async fn invalidate_key(cache: &Cache, key: &str) -> Result<()> {
-    let invalidated = invalidate_key_once(cache, key).await;
-    if let Err(error) = &invalidated {
-        cache.record_fault(error);
-        crate::log::warn_throttled!(%error, "invalidation failed; queued for retry");
-        cache.retry_later(Pending::Key(key.to_owned()), error);
-    }
-    invalidated
+/// others. A failure is counted, logged, queued for replay, and returned. Boxed, so that the
+/// companions `invalidate_<fn>` and `refresh_<fn>` do not compile it again each.
+pub fn invalidate_key<'a>(cache: &'a Cache, key: &'a str) -> Step<'a, Result<()>> {
+    Box::pin(async move {
+        let invalidated = invalidate_key_once(cache, key).await;
+        if let Err(error) = &invalidated {
+            cache.record_fault(error);
+            crate::log::warn_throttled!(%error, "invalidation failed; queued for retry");
+            cache.retry_later(Pending::Key(key.to_owned()), error);
+        }
+        invalidated
+    })
 }
 
 pub(crate) async fn invalidate_key_once(cache: &Cache, key: &str) -> Result<()> {

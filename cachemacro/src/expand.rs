@@ -21,20 +21,21 @@
 //             __builder.finish()
 //         };
 //         let __tags: [::cachemacro_runtime::__private::Key; 0] = [];
+//         let mut __loader = ::cachemacro_runtime::__private::Detached::new(move || async move {
+//             if false {
+//                 let __cachemacro_fake_return: Result<User, DbError> = loop {};
+//                 return __cachemacro_fake_return;
+//             }
+//             {
+//                 db::load_user(id).await
+//             }
+//         });
 //         let __value = ::cachemacro_runtime::__private::cached_result::<User, _, _>(
 //             &__cache,
 //             &__key,
 //             &__tags,
 //             &__CACHEMACRO_POLICY,
-//             ::cachemacro_runtime::__private::Detached(move || async move {
-//                 if false {
-//                     let __cachemacro_fake_return: Result<User, DbError> = loop {};
-//                     return __cachemacro_fake_return;
-//                 }
-//                 {
-//                     db::load_user(id).await
-//                 }
-//             }),
+//             __loader.as_loader(),
 //             {
 //                 use ::cachemacro_runtime::__private::{ShareByClone as _, ShareNothing as _};
 //                 (&::cachemacro_runtime::__private::SharingProbe::<Result<User, DbError>>::new())
@@ -76,7 +77,9 @@
 // entry in a background task, which needs the body to be `Send + 'static`; it is chosen only
 // when the signature shows that the body owns everything it uses and when hits can refresh at
 // all (early refresh on, or a stale window). Otherwise `InCaller` runs a refresh in the task of
-// the caller that drew it.
+// the caller that drew it. The loader is held in a local and lent to the runtime: a detached one
+// as a `&mut dyn` with its type erased, so that the cache's code is compiled once per return
+// type rather than once per function (see `loader.rs` in the runtime).
 //
 // The sharing block picks, by autoref specialization, whether the result of a failed load is
 // cloned to the callers that waited on it (when the return type is `Clone`) or each of them runs
@@ -186,9 +189,10 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
                 quote!(InCaller)
             };
             let body_future = body_future(func, &output);
-            quote!(#private::#loader(move || #body_future))
+            quote!(#private::#loader::new(move || #body_future))
         }
     };
+    let loader_local = local("__loader");
     let sharing = quote! {{
         use #private::{ShareByClone as _, ShareNothing as _};
         (&#private::SharingProbe::<#output>::new()).sharing()
@@ -219,7 +223,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             &#key,
             &#tags,
             &__CACHEMACRO_POLICY,
-            #loader,
+            #loader_local.as_loader(),
             #sharing,
             #failure,
         },
@@ -232,6 +236,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         let #cache = #cache_init;
         let #key = #key_init;
         #let_tags
+        let mut #loader_local = #loader;
         #call
     };
     let companions = companions::companions(args, func);
@@ -628,8 +633,8 @@ mod tests {
     fn loader(args: TokenStream, item: TokenStream) -> &'static str {
         let text = expanded(args, item);
         match (
-            text.contains("__private::Detached("),
-            text.contains("__private::InCaller("),
+            text.contains("__private::Detached::new("),
+            text.contains("__private::InCaller::new("),
             text.contains("__private::Lending::new("),
         ) {
             (true, false, false) => "Detached",

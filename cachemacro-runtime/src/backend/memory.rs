@@ -69,6 +69,13 @@ struct Meta {
     epochs: Expiring<Token>,
 }
 
+impl Meta {
+    /// The live epoch of the tag whose epoch key is `tag`.
+    fn epoch(&self, tag: &str, now: Instant) -> Option<Token> {
+        self.epochs.get(tag, now).copied()
+    }
+}
+
 /// A map whose values lapse at a deadline; lapsed ones are swept each time the map doubles.
 struct Expiring<V> {
     values: HashMap<String, (V, Instant)>,
@@ -158,6 +165,12 @@ impl MemoryBackend {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The bytes under `key`. A plain function, like [`Meta::epoch`], so that the cache's code
+    /// is compiled here, not again in each crate whose cached functions read through `read`.
+    fn entry(&self, key: &str) -> Option<Arc<[u8]>> {
+        self.entries.get(key).map(|entry| entry.bytes)
+    }
+
     fn store(&self, key: &str, stored: Stored) {
         let entry = Entry {
             bytes: stored.bytes,
@@ -180,7 +193,7 @@ impl Backend for MemoryBackend {
     type Bytes = Arc<[u8]>;
 
     async fn get(&self, key: &str) -> Result<Option<Arc<[u8]>>> {
-        Ok(self.entries.get(key).map(|entry| entry.bytes))
+        Ok(self.entry(key))
     }
 
     async fn read<K: AsRef<str> + Sync>(
@@ -193,19 +206,18 @@ impl Backend for MemoryBackend {
         // sliding read is a plain read: nothing is written back that could revive an entry an
         // invalidation just removed.
         if tags.is_empty() {
-            let entry = self.entries.get(key).map(|entry| entry.bytes);
             return Ok(Found {
-                entry,
+                entry: self.entry(key),
                 epochs: Epochs::new(),
             });
         }
         // Under the lock, so the entry and the epochs are read at one instant.
         let meta = self.meta();
         let now = Instant::now();
-        let entry = self.entries.get(key).map(|entry| entry.bytes);
+        let entry = self.entry(key);
         let epochs = tags
             .iter()
-            .map(|tag| meta.epochs.get(tag.as_ref(), now).copied())
+            .map(|tag| meta.epoch(tag.as_ref(), now))
             .collect();
         Ok(Found { entry, epochs })
     }

@@ -13,8 +13,9 @@
 //! ```text
 //! pub async fn name(&self, prefix: &str, id: u64) -> String {
 //!     /* policy, cache, key and tags, as for any cached fn */
-//!     let __value = ::cachemacro_runtime::__private::cached_value(&__cache, &__key, &__tags, &__POLICY,
-//!         ::cachemacro_runtime::__private::Lending::new(
+//!     let mut __loader = {
+//!         use ::cachemacro_runtime::__private::{EraseLending as _, KeepLending as _};
+//!         let __lending = ::cachemacro_runtime::__private::Lending::new(
 //!             (id,),
 //!             move |(id,)| Self::__cachemacro_body_name(self, prefix, id),
 //!             move |(id,)| {
@@ -25,8 +26,11 @@
 //!                 let __load = Self::__cachemacro_held_name(__held0, __held1, id);
 //!                 (&DetachProbe::<_, _, PlainMode>::of(&__load, &__marks)).route()(__load)
 //!             },
-//!         ),
-//!         /* sharing, failure */)
+//!         );
+//!         (&::cachemacro_runtime::__private::probe_lending(&__lending)).erase()(__lending)
+//!     };
+//!     let __value = ::cachemacro_runtime::__private::cached_value(&__cache, &__key, &__tags, &__POLICY,
+//!         __loader.as_loader(), /* sharing, failure */)
 //!     .await;
 //!     __value
 //! }
@@ -50,7 +54,9 @@
 //!
 //! A call's own load runs the body on the caller's borrows. A refresh asks the runtime's probes
 //! (`lend.rs`) for holders and a route: with every borrowed argument owned and a `Send` body, it
-//! runs in a background task; otherwise in the caller's, as before. The owned arguments are
+//! runs in a background task; otherwise in the caller's, as before. A last probe looks at the
+//! futures of both siblings: when they are `Send`, the loader is served with its type erased,
+//! so that the function compiles little more than its body (see `loader.rs` in the runtime). The owned arguments are
 //! handed to exactly one of the two closures, so that neither is cloned. The body keeps the
 //! user's parameters, `mut` included, and reads each one, so that one read only by the key
 //! raises no warning; the cached fn loses the `mut`s, which its body no longer uses.
@@ -145,8 +151,10 @@ pub(super) fn lending(
     );
     let load = local("__load");
     let marks_local = local("__marks");
-    let loader = quote! {
-        #private::Lending::new(
+    let lending = local("__lending");
+    let loader = quote! {{
+        use #private::{EraseLending as _, KeepLending as _};
+        let #lending = #private::Lending::new(
             #args,
             move |#args| #path #body_fn(#(#direct_args),*),
             move |#args| {
@@ -156,8 +164,9 @@ pub(super) fn lending(
                 let #load = #path #held_fn(#(#held_args),*);
                 (&#private::DetachProbe::<_, _, #private::#mode>::of(&#load, &#marks_local)).route()(#load)
             },
-        )
-    };
+        );
+        (&#private::probe_lending(&#lending)).erase()(#lending)
+    }};
 
     let output = &func.output;
     let attrs = func
