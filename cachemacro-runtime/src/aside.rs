@@ -78,26 +78,32 @@ where
     cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing, failure)
 }
 
-/// The call's future: plain functions down to [`serve`], so that a call is one generic
-/// coroutine and its fault scope, not one per layer. With an erased loader (see `loader.rs`),
-/// both are shared by every function that returns the same type.
-fn cached<'a, R, M, L>(
-    cache: &'a Cache,
-    key: &'a str,
-    tags: &'a [Key],
-    policy: &'a Policy,
+/// The call's future. Awaited directly unless faults must be collected: the fault scope moves
+/// the call's future into a wrapper, and a future that large costs every hit its copy (about
+/// 250 instructions), for a mode few functions use. With an erased loader (see `loader.rs`),
+/// this and [`serve`] are shared by every function that returns the same type.
+async fn cached<R, M, L>(
+    cache: &Cache,
+    key: &str,
+    tags: &[Key],
+    policy: &Policy,
     loader: L,
     sharing: Sharing<R>,
     failure: Failure<R>,
-) -> impl Future<Output = R> + 'a
+) -> R
 where
     R: 'static,
     M: Mode<R> + 'static,
-    L: Loader<R> + 'a,
+    L: Loader<R>,
 {
-    let convert = failure.converter(cache, policy);
     let call = Call::new(cache, key, tags, policy);
-    failing_on_faults(convert, serve::<R, M, L>(call, loader, sharing, convert))
+    match failure.converter(cache, policy) {
+        None => serve::<R, M, L>(call, loader, sharing, None).await,
+        Some(convert) => {
+            let served = serve::<R, M, L>(call, loader, sharing, Some(convert));
+            failing_on_faults(Some(convert), served).await
+        }
+    }
 }
 
 /// The hit path, and the miss path on a miss. With `on_cache_error = "fail"`, a read that failed
