@@ -181,8 +181,8 @@ impl Params {
     }
 
     /// The parameters of `refresh_<name>`, the statements its body starts with, and its call
-    /// of the cached fn with its arguments: `name::<T, N>(a, b)` or
-    /// `Self::name::<T, N>(self, a, b)`. Lifetimes are left to inference; they may be late-bound.
+    /// of the cached fn with its arguments: `name::<T, N>(a, b)`, `Self::name::<T, N>(a, b)` for
+    /// an associated fn whose signature names `Self`, or `Self::name::<T, N>(self, a, b)`. Lifetimes are left to inference; they may be late-bound.
     ///
     /// A parameter named like a free cached fn would hide it from the call. It is then received
     /// as `__shadowed`, and bound to its name only after the fn is taken as `__function`.
@@ -203,6 +203,11 @@ impl Params {
         let names = &self.names;
         if self.has_receiver {
             let call = quote!(Self::#name #turbofish(self, #(#names),*));
+            return (self.inputs.clone(), TokenStream::new(), call);
+        }
+        // In an impl: nothing but `Self::` names an associated fn there.
+        if func.names_self() {
+            let call = quote!(Self::#name #turbofish(#(#names),*));
             return (self.inputs.clone(), TokenStream::new(), call);
         }
         let Some(shadowing) = names.iter().find(|param| *param == name) else {

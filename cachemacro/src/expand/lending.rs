@@ -93,7 +93,9 @@ pub(super) fn lending(
     private: &TokenStream,
 ) -> Lending {
     let (body_fn, held_fn) = sibling_names(func);
-    let path = if func.has_receiver() {
+    // The siblings sit beside the fn: in an impl when it can name `Self`, so they are reached
+    // through it.
+    let path = if func.names_self() {
         quote!(Self::)
     } else {
         TokenStream::new()
