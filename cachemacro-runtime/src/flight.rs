@@ -221,6 +221,20 @@ mod tests {
         Landing::Value(Arc::from(vec![byte]))
     }
 
+    fn lead<'a, 't>(flights: &'a Flights, tags: impl Iterator<Item = &'t str>) -> Leader<'a> {
+        match flights.join("k", tags) {
+            Join::Lead(leader) => leader,
+            Join::Follow(_) => panic!("expected to lead"),
+        }
+    }
+
+    fn follow<'t>(flights: &Flights, tags: impl Iterator<Item = &'t str>) -> Follower {
+        match flights.join("k", tags) {
+            Join::Follow(follower) => follower,
+            Join::Lead(_) => panic!("expected to follow"),
+        }
+    }
+
     fn landed_value(waited: Waited) -> Option<u8> {
         match waited {
             Waited::Landed(Landing::Value(bytes)) => Some(bytes[0]),
@@ -231,12 +245,8 @@ mod tests {
     #[tokio::test]
     async fn followers_get_the_landing() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
-            panic!("first caller leads")
-        };
-        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
-            panic!("second follows")
-        };
+        let leader = lead(&flights, [].into_iter());
+        let follower = follow(&flights, [].into_iter());
         leader.mark();
         leader.land(value(7));
         assert_eq!(
@@ -248,12 +258,8 @@ mod tests {
     #[tokio::test]
     async fn a_value_from_no_read_or_store_begun_since_joining_is_not_trusted() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
-        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let leader = lead(&flights, [].into_iter());
+        let follower = follow(&flights, [].into_iter());
         leader.land(value(3));
         assert!(matches!(
             follower.wait(Duration::from_secs(1)).await,
@@ -264,12 +270,8 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_leader_sends_followers_back_to_the_cache() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
-        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let leader = lead(&flights, [].into_iter());
+        let follower = follow(&flights, [].into_iter());
         drop(leader);
         assert!(matches!(
             follower.wait(Duration::from_secs(1)).await,
@@ -281,12 +283,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn followers_wait_at_most_their_patience() {
         let flights = Flights::default();
-        let Join::Lead(_leader) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
-        let Join::Follow(follower) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let _leader = lead(&flights, [].into_iter());
+        let follower = follow(&flights, [].into_iter());
         assert!(matches!(
             follower.wait(Duration::from_secs(5)).await,
             Waited::TimedOut
@@ -297,16 +295,10 @@ mod tests {
     async fn detached_loads_are_not_joined_but_still_land_for_their_followers() {
         let flights = Flights::default();
         let tags = ["org:1"];
-        let Join::Lead(old) = flights.join("k", tags.into_iter()) else {
-            panic!()
-        };
-        let Join::Follow(early) = flights.join("k", tags.into_iter()) else {
-            panic!()
-        };
+        let old = lead(&flights, tags.into_iter());
+        let early = follow(&flights, tags.into_iter());
         flights.detach_tag("org:1");
-        let Join::Lead(new) = flights.join("k", tags.into_iter()) else {
-            panic!("a new load after the detach")
-        };
+        let new = lead(&flights, tags.into_iter());
         old.mark();
         old.land(value(1));
         assert_eq!(
@@ -326,16 +318,10 @@ mod tests {
     #[tokio::test]
     async fn late_joiners_read_again() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
-        let Join::Follow(early) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let leader = lead(&flights, [].into_iter());
+        let early = follow(&flights, [].into_iter());
         leader.mark();
-        let Join::Follow(late) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let late = follow(&flights, [].into_iter());
         leader.land(value(1));
         assert!(matches!(
             late.wait(Duration::from_secs(1)).await,
@@ -350,18 +336,12 @@ mod tests {
     #[tokio::test]
     async fn a_landing_is_trusted_by_callers_that_joined_before_its_last_read_began() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let leader = lead(&flights, [].into_iter());
         leader.mark();
-        let Join::Follow(between) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let between = follow(&flights, [].into_iter());
         // The first read found nothing; the second began after `between` joined.
         leader.mark();
-        let Join::Follow(after) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let after = follow(&flights, [].into_iter());
         leader.land(value(2));
         assert_eq!(
             landed_value(between.wait(Duration::from_secs(1)).await),
@@ -376,13 +356,9 @@ mod tests {
     #[tokio::test]
     async fn failures_are_shared_with_late_joiners() {
         let flights = Flights::default();
-        let Join::Lead(leader) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let leader = lead(&flights, [].into_iter());
         leader.mark();
-        let Join::Follow(late) = flights.join("k", [].into_iter()) else {
-            panic!()
-        };
+        let late = follow(&flights, [].into_iter());
         leader.land(Landing::Failed(None));
         assert!(matches!(
             late.wait(Duration::from_secs(1)).await,
