@@ -160,24 +160,67 @@ fn run(
     }
 }
 
-fn expand_cached(args: &Args, func: &Function) -> TokenStream {
-    let private = private_path(args);
-    let cache = local("__cache");
-    let key = local("__key");
-    let tags = local("__tags");
+/// What `#[cached]` and `#[cache_put]` start with, both being about one entry: the runtime's
+/// path, the statements that bind the policy, the cache, the entry's key and its tags, and the
+/// stored type with `impl Trait` erased so it can be written inside the body.
+pub(super) struct Entry {
+    pub(super) private: TokenStream,
+    pub(super) bindings: TokenStream,
+    pub(super) output: Type,
+    cache: Ident,
+    key: Ident,
+    tags: Ident,
+}
 
-    let cache_init = cache_init(args, &private);
-    let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, func, &private, &cache, &tags);
-    let policy = policy(args, func.returns, &private);
+impl Entry {
+    pub(super) fn of(args: &Args, func: &Function) -> Self {
+        let private = private_path(args);
+        let cache = local("__cache");
+        let key = local("__key");
+        let tags = local("__tags");
+        let cache_init = cache_init(args, &private);
+        let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
+        let let_tags = let_tags(args, func, &private, &cache, &tags);
+        let policy = policy(args, func.returns, &private);
+        let bindings = quote! {
+            static __CACHEMACRO_POLICY: #private::Policy = #policy;
+            let #cache = #cache_init;
+            let #key = #key_init;
+            #let_tags
+        };
+        Entry {
+            private,
+            bindings,
+            output: erase_impl_trait(&func.output),
+            cache,
+            key,
+            tags,
+        }
+    }
+
+    /// The runtime call's first arguments: the cache, the key, the tags and the policy.
+    pub(super) fn arguments(&self) -> TokenStream {
+        let Entry {
+            cache, key, tags, ..
+        } = self;
+        quote!(&#cache, &#key, &#tags, &__CACHEMACRO_POLICY,)
+    }
+}
+
+fn expand_cached(args: &Args, func: &Function) -> TokenStream {
+    let entry = Entry::of(args, func);
+    let Entry {
+        private,
+        bindings,
+        output,
+        ..
+    } = &entry;
     let cached = by_return("cached", func.returns);
-    // The cached type, with `impl Trait` erased so it can be written inside the body.
-    let output = erase_impl_trait(&func.output);
     let detaches = args.refreshes() && args.detaches();
     let lending = match &func.body {
         Body::Async(block) if detaches && args.companions() && !func.can_outlive_caller() => func
             .lendable()
-            .map(|params| lending::lending(func, block, &params, &private)),
+            .map(|params| lending::lending(func, block, &params, private)),
         _ => None,
     };
     let loader = match &lending {
@@ -188,7 +231,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             } else {
                 quote!(InCaller)
             };
-            let body_future = body_future(func, &output);
+            let body_future = body_future(func, output);
             quote!(#private::#loader::new(move || #body_future))
         }
     };
@@ -197,13 +240,13 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         use #private::{ShareByClone as _, ShareNothing as _};
         (&#private::SharingProbe::<#output>::new()).sharing()
     }};
-    let failure = failure(&private, &output);
-    let can_fail = assert_can_fail(args, &private, func);
-    let can_store = assert_cacheable(&private, func);
+    let failure = failure(private, output);
+    let can_fail = assert_can_fail(args, private, func);
+    let can_store = assert_cacheable(private, func);
     let guard = companions::trait_impl_guard(
         args,
         func,
-        &private,
+        private,
         lending.as_ref().map(|lending| lending.arity),
     );
     // `L`, the loader, and for a `Result` its error type `E`.
@@ -212,30 +255,15 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     } else {
         1
     };
-    let call = runtime_call(
-        &private,
-        &cached,
-        func,
-        &output,
-        inferred,
-        quote! {
-            &#cache,
-            &#key,
-            &#tags,
-            &__CACHEMACRO_POLICY,
-            #loader_local.as_loader(),
-            #sharing,
-            #failure,
-        },
-    );
+    let call = runtime_call(private, &cached, func, output, inferred, {
+        let entry = entry.arguments();
+        quote!(#entry #loader_local.as_loader(), #sharing, #failure,)
+    });
     let caching = quote! {
         #guard
         #can_store
         #can_fail
-        static __CACHEMACRO_POLICY: #private::Policy = #policy;
-        let #cache = #cache_init;
-        let #key = #key_init;
-        #let_tags
+        #bindings
         let mut #loader_local = #loader;
         #call
     };

@@ -80,50 +80,39 @@ use quote::quote;
 use super::key::{self, Start};
 use super::{
     assert_cacheable, assert_can_fail, body_future, bound, by_return, cache_init, erase_impl_trait,
-    failure, let_tags, local, on_cache_error, policy, private_path, runtime_call, with_body,
+    failure, local, on_cache_error, private_path, runtime_call, with_body, Entry,
 };
 use crate::ast::{Function, Returns};
 use crate::attr::Args;
 
 pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
-    let private = private_path(args);
-    let cache = local("__cache");
-    let key = local("__key");
-    let tags = local("__tags");
-    let cache_init = cache_init(args, &private);
-    let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
-    let let_tags = let_tags(args, func, &private, &cache, &tags);
-    let policy = policy(args, func.returns, &private);
+    let entry = Entry::of(args, func);
+    let Entry {
+        private,
+        bindings,
+        output,
+        ..
+    } = &entry;
     let put = by_return("put", func.returns);
-    let output = erase_impl_trait(&func.output);
-    let body_future = body_future(func, &output);
-    let failure = failure(&private, &output);
-    let can_fail = assert_can_fail(args, &private, func);
-    let can_store = assert_cacheable(&private, func);
+    let body_future = body_future(func, output);
+    let failure = failure(private, output);
+    let can_fail = assert_can_fail(args, private, func);
+    let can_store = assert_cacheable(private, func);
     // For a `Result`, its error type `E`; the body is an `impl Future` parameter.
     let inferred = usize::from(func.returns == Returns::Result);
+    let arguments = entry.arguments();
     let call = runtime_call(
-        &private,
+        private,
         &put,
         func,
-        &output,
+        output,
         inferred,
-        quote! {
-            &#cache,
-            &#key,
-            &#tags,
-            &__CACHEMACRO_POLICY,
-            #body_future,
-            #failure,
-        },
+        quote!(#arguments #body_future, #failure,),
     );
     let statements = quote! {
         #can_store
         #can_fail
-        static __CACHEMACRO_POLICY: #private::Policy = #policy;
-        let #cache = #cache_init;
-        let #key = #key_init;
-        #let_tags
+        #bindings
         #call
     };
     with_body(func, &func.sig, statements)
