@@ -22,6 +22,20 @@
 //! Without setup, `#[cached]` functions use an embedded in-process cache. Point them at Redis
 //! with [`Cache::from_env`] (or [`Cache::redis`]) and [`Cache::install`]. A cache fault never
 //! reaches the caller: when Redis is down, slow or returns garbage, the function runs its body.
+//!
+//! # The attributes
+//!
+//! - [`#[cached]`](macro@cached): cache-aside. A hit returns the stored value, a miss runs the
+//!   body and stores its result; the function also gets two companions, `invalidate_<name>`
+//!   and `refresh_<name>`.
+//! - [`#[cache_put]`](macro@cache_put): write-through. Runs the function, then stores its
+//!   result under a key that a `#[cached]` function reads.
+//! - [`#[cache_invalidate]`](macro@cache_invalidate): runs the function, then removes entries by
+//!   key or by tag.
+//!
+//! Each attribute's page describes every argument it takes, with an example, and the page of
+//! `#[cached]` shows [what it expands to](macro@cached#what-it-expands-to). The caches
+//! themselves are [`Cache`] values, configured with [`Cache::builder`].
 #![warn(missing_docs)]
 
 mod aside;
