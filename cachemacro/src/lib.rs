@@ -697,6 +697,30 @@ use proc_macro::TokenStream;
 /// # }
 /// ```
 ///
+/// An associated function without `self` is called by its companions as `Self::name` when its
+/// signature names `Self`. One that names it nowhere reads like a free function, and fails with
+/// ``cannot find function `name` ``: a `where Self: Sized` clause says where it lives.
+///
+/// ```
+/// # use cachemacro_runtime::{cached, Cache};
+/// struct Rows;
+///
+/// impl Rows {
+///     #[cached(cache = cache.clone(), key = "rows:<table>")]
+///     async fn count(cache: &Cache, table: u32) -> u64
+///     where
+///         Self: Sized,
+///     {
+///         42 // the query
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     let cache = Cache::memory();
+/// #     assert_eq!(Rows::refresh_count(&cache, 1).await, 42);
+/// # }
+/// ```
+///
 /// ## `detach`
 ///
 /// `detach = false` keeps every refresh of the function (early or stale) in the caller's task.
