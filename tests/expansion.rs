@@ -215,6 +215,8 @@ async fn companions_take_the_visibility_and_parameters_of_the_cached_fn() {
 }
 
 impl Store {
+    // The shape under test: a `ref` binding among the parameters.
+    #[allow(clippy::toplevel_ref_arg)]
     #[cached(cache = self.cache, key = "<name>:<N>")]
     async fn pick<
         'a,
