@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cachemacro_runtime::{cached, Cache, Error};
+use cachemacro_runtime::{cache_invalidate, cache_put, cached, Cache, Error, OnCacheError};
 use cachemacro_tests::RedisServer;
 
 #[cached(ttl = 60, key = "square:<n>", cache = cache)]
@@ -286,6 +286,96 @@ async fn on_cache_error_fail_returns_the_fault_per_function_and_per_cache() {
         lenient(&failing_cache, 3).await.is_err(),
         "the cache-wide setting applies"
     );
+}
+
+#[cached(ttl = 60, key = "forgiving:<n>", cache = cache, on_cache_error = "ignore")]
+async fn forgiving(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+#[cache_put(key = "strict:<n>", cache = cache, on_cache_error = "fail")]
+async fn put_strict(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+#[cache_put(key = "lenient:<n>", cache = cache)]
+async fn put_lenient(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+#[cache_put(key = "forgiving:<n>", cache = cache, on_cache_error = "ignore")]
+async fn put_forgiving(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+#[cache_invalidate(keys = ["strict:<n>"], cache = cache, on_cache_error = "fail")]
+async fn drop_strict(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+#[cache_invalidate(keys = ["lenient:<n>"], cache = cache)]
+async fn drop_lenient(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+#[cache_invalidate(keys = ["forgiving:<n>"], cache = cache, on_cache_error = "ignore")]
+async fn drop_forgiving(cache: &Cache, n: u64) -> Result<u64, AppError> {
+    Ok(n)
+}
+
+/// A return type that cannot carry a cache error.
+#[cache_put(key = "plain:<n>", cache = cache)]
+async fn put_plain(cache: &Cache, n: u64) -> Option<u64> {
+    Some(n)
+}
+
+#[tokio::test]
+async fn on_cache_error_applies_to_every_write_path_and_ignore_overrides_the_cache() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    server.kill();
+    let timeout = Duration::from_millis(100);
+    let lenient_cache = Cache::builder()
+        .operation_timeout(timeout)
+        .connect_timeout(timeout)
+        .redis(&url)
+        .await
+        .unwrap();
+    let failing_cache = Cache::builder()
+        .operation_timeout(timeout)
+        .connect_timeout(timeout)
+        .on_cache_error(OnCacheError::Fail)
+        .redis(&url)
+        .await
+        .unwrap();
+
+    // Per function, on a cache that ignores faults.
+    let cache = &lenient_cache;
+    assert!(matches!(
+        put_strict(cache, 1).await,
+        Err(AppError::Cache(_))
+    ));
+    assert!(matches!(
+        drop_strict(cache, 1).await,
+        Err(AppError::Cache(_))
+    ));
+    assert_eq!(put_lenient(cache, 1).await, Ok(1));
+    assert_eq!(drop_lenient(cache, 1).await, Ok(1));
+
+    // Per cache, unless the function says `ignore`, and only where the error fits.
+    let cache = &failing_cache;
+    assert!(matches!(
+        put_lenient(cache, 2).await,
+        Err(AppError::Cache(_))
+    ));
+    assert!(matches!(
+        drop_lenient(cache, 2).await,
+        Err(AppError::Cache(_))
+    ));
+    assert_eq!(forgiving(cache, 2).await, Ok(2));
+    assert_eq!(put_forgiving(cache, 2).await, Ok(2));
+    assert_eq!(drop_forgiving(cache, 2).await, Ok(2));
+    assert_eq!(put_plain(cache, 2).await, Some(2));
 }
 
 #[tokio::test]

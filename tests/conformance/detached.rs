@@ -144,6 +144,83 @@ async fn label(cache: &Cache, db: &Arc<Db>, prefix: &str, id: u64) -> String {
     format!("{prefix}{}", db.load(id).await)
 }
 
+/// Owned arguments only: the body can be moved into a background task as it is.
+#[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = cache, key = "owned:<id>")]
+async fn owned(cache: Cache, db: Arc<Db>, id: u64) -> String {
+    db.load(id).await
+}
+
+#[cached(
+    ttl = "50ms",
+    stale = "1h",
+    early_refresh = false,
+    cache = cache,
+    key = "owned-kept:<id>",
+    detach = false
+)]
+async fn owned_kept_in_the_caller(cache: Cache, db: Arc<Db>, id: u64) -> String {
+    db.load(id).await
+}
+
+#[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = cache, key = "shown:<id>")]
+async fn shown(cache: &Cache, db: &Arc<Db>, label: &dyn std::fmt::Display, id: u64) -> String {
+    format!("{label}{}", db.load(id).await)
+}
+
+#[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = cache, key = "edited:<id>")]
+async fn edited(cache: &Cache, db: &Arc<Db>, scratch: &mut String, id: u64) -> String {
+    scratch.push('.');
+    db.load(id).await
+}
+
+impl Catalog {
+    // The background refresh of a method that borrows runs a sibling fn, which only companions'
+    // places can hold.
+    #[cached(
+        ttl = "50ms",
+        stale = "1h",
+        early_refresh = false,
+        cache = self.cache,
+        key = "alone:<id>",
+        companions = false
+    )]
+    async fn name_without_companions(&self, prefix: &str, id: u64) -> String {
+        format!("{prefix}{}", self.db.load(id).await)
+    }
+
+    #[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = self.cache, key = "generic:<id>")]
+    async fn name_generic<T: std::fmt::Display + Send>(&self, prefix: T, id: u64) -> String {
+        format!("{prefix}{}", self.db.load(id).await)
+    }
+
+    #[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = self.cache, key = "pair")]
+    async fn name_of_pair(&self, (id, _): (u64, u8)) -> String {
+        self.db.load(id).await
+    }
+
+    #[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = self.cache, key = "cow:<id>")]
+    // The shape under test: a borrowed `Cow`, which cannot be owned for a background task.
+    #[allow(clippy::ptr_arg)]
+    async fn name_of_cow(&self, prefix: &std::borrow::Cow<'static, str>, id: u64) -> String {
+        format!("{prefix}{}", self.db.load(id).await)
+    }
+}
+
+/// A service whose cached method takes `&mut self`.
+struct Editor {
+    cache: Cache,
+    db: Arc<Db>,
+    edits: u64,
+}
+
+impl Editor {
+    #[cached(ttl = "50ms", stale = "1h", early_refresh = false, cache = self.cache, key = "editor:<id>")]
+    async fn name(&mut self, id: u64) -> String {
+        self.edits += 1;
+        self.db.load(id).await
+    }
+}
+
 /// Fills an entry with `read`, shuts the valve, writes a new version and lets the entry go
 /// stale. Returns the value the entry holds.
 async fn stale_entry<F, Fut>(db: &Db, read: F) -> String
@@ -319,6 +396,85 @@ pub async fn a_caller_dropped_during_its_refresh_lets_the_next_stale_hit_refresh
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(db.loads(), 3, "one refresh after the cancelled one");
+}
+
+pub async fn an_owned_free_fn_refreshes_in_the_background<B: Backend>(cache: &Cache, _: &B) {
+    let db = Db::new();
+    let read = || owned(cache.clone(), Arc::clone(&db), 8);
+    let stale = stale_entry(&db, read).await;
+    expect_detached(&db, read, &stale, "8@1").await;
+}
+
+pub async fn detach_false_keeps_an_owned_free_fns_refreshes_in_the_caller<B: Backend>(
+    cache: &Cache,
+    _: &B,
+) {
+    let db = Db::new();
+    let read = || owned_kept_in_the_caller(cache.clone(), Arc::clone(&db), 9);
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "9@1").await;
+}
+
+pub async fn a_method_without_companions_refreshes_in_the_caller<B: Backend>(cache: &Cache, _: &B) {
+    let db = Db::new();
+    let catalog = Catalog::new(cache, &db);
+    let read = || catalog.name_without_companions("row ", 10);
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "row 10@1").await;
+    assert_eq!(catalog.clones(), 0);
+}
+
+/// Borrows that cannot be owned for a background task (`&mut`, `&dyn`, `Cow`), a type parameter
+/// and a pattern in place of a parameter's name: each refresh runs in its caller, and compiles
+/// without annotations.
+pub async fn unlendable_signatures_refresh_in_the_caller<B: Backend>(cache: &Cache, _: &B) {
+    let db = Db::new();
+    let read = || shown(cache, &db, &"row ", 11);
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "row 11@1").await;
+
+    let db = Db::new();
+    let read = || async {
+        let mut scratch = String::new();
+        edited(cache, &db, &mut scratch, 12).await
+    };
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "12@1").await;
+
+    let db = Db::new();
+    let editor = tokio::sync::Mutex::new(Editor {
+        cache: cache.clone(),
+        db: Arc::clone(&db),
+        edits: 0,
+    });
+    let read = || async { editor.lock().await.name(13).await };
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "13@1").await;
+    assert_eq!(
+        editor.lock().await.edits,
+        2,
+        "a load per load, refreshes included"
+    );
+
+    let db = Db::new();
+    let catalog = Catalog::new(cache, &db);
+    let read = || catalog.name_generic("row ", 14);
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "row 14@1").await;
+
+    let db = Db::new();
+    let catalog = Catalog::new(cache, &db);
+    let read = || catalog.name_of_pair((15, 0));
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "15@1").await;
+
+    let db = Db::new();
+    let catalog = Catalog::new(cache, &db);
+    let prefix = std::borrow::Cow::Borrowed("row ");
+    let read = || catalog.name_of_cow(&prefix, 16);
+    let stale = stale_entry(&db, read).await;
+    expect_in_caller(&db, read, &stale, "row 16@1").await;
+    assert_eq!(catalog.clones(), 0);
 }
 
 /// Polls `condition` until it holds, with a deadline far beyond what a busy machine needs.

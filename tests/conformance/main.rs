@@ -130,6 +130,10 @@ conformance! {
         detach_false_keeps_refreshes_in_the_caller,
         a_detached_refresh_that_panics_lets_the_next_stale_hit_refresh,
         a_caller_dropped_during_its_refresh_lets_the_next_stale_hit_refresh,
+        an_owned_free_fn_refreshes_in_the_background,
+        detach_false_keeps_an_owned_free_fns_refreshes_in_the_caller,
+        a_method_without_companions_refreshes_in_the_caller,
+        unlendable_signatures_refresh_in_the_caller,
     ],
     guarantees: [
         a_call_after_cache_invalidate_never_joins_an_older_load,
