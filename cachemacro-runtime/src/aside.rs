@@ -1,4 +1,4 @@
-//! Cache-aside: the entry points the generated code calls, and the hit path.
+//! Cache-aside: a call's loop, and the hit path.
 //!
 //! A read finds one of three things:
 //! - a fresh entry: returned; with early refresh on, XFetch may also start one refresh;
@@ -8,82 +8,29 @@
 //! Every backend fault is counted and swallowed: the caller of a cached function always gets a
 //! value from the cache or from its own body, never a cache error.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, Found};
-use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
+use crate::core::{with_backend, Core, Step, Store};
 use crate::envelope::{self, Envelope};
 use crate::error::Error;
-use crate::fill::{join, load, Joined, RefreshJob, Step};
+use crate::failure::Failure;
+use crate::faults::{current_fault, failing_on_faults};
+use crate::fill::{join, load, Joined, RefreshJob};
 use crate::key::Key;
 use crate::loader::Loader;
-use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode, Sharing};
+use crate::outcome::{Mode, Sharing};
 use crate::policy::Policy;
-use crate::resilience::{current_fault, failing_on_faults, Failure};
-
-/// Cache-aside for a function returning a plain value: every value is stored.
-pub fn cached_value<'a, T, L>(
-    cache: &'a Cache,
-    key: &'a str,
-    tags: &'a [Key],
-    policy: &'a Policy,
-    loader: L,
-    sharing: Sharing<T>,
-    failure: Failure<T>,
-) -> impl Future<Output = T> + 'a
-where
-    T: Serialize + DeserializeOwned + 'static,
-    L: Loader<T> + 'a,
-{
-    cached::<T, PlainMode, L>(cache, key, tags, policy, loader, sharing, failure)
-}
-
-/// Cache-aside for a function returning `Result`: `Ok` values are stored, errors returned as is.
-pub fn cached_result<'a, T, E, L>(
-    cache: &'a Cache,
-    key: &'a str,
-    tags: &'a [Key],
-    policy: &'a Policy,
-    loader: L,
-    sharing: Sharing<Result<T, E>>,
-    failure: Failure<Result<T, E>>,
-) -> impl Future<Output = Result<T, E>> + 'a
-where
-    T: Serialize + DeserializeOwned + 'static,
-    E: 'static,
-    L: Loader<Result<T, E>> + 'a,
-{
-    cached::<Result<T, E>, ResultMode, L>(cache, key, tags, policy, loader, sharing, failure)
-}
-
-/// Cache-aside for a function returning `Option`: `Some` is stored for the ttl, `None` for the
-/// negative ttl (against lookups of absent rows hammering the database) unless that is off.
-pub fn cached_option<'a, T, L>(
-    cache: &'a Cache,
-    key: &'a str,
-    tags: &'a [Key],
-    policy: &'a Policy,
-    loader: L,
-    sharing: Sharing<Option<T>>,
-    failure: Failure<Option<T>>,
-) -> impl Future<Output = Option<T>> + 'a
-where
-    T: Serialize + DeserializeOwned + 'static,
-    L: Loader<Option<T>> + 'a,
-{
-    cached::<Option<T>, OptionMode, L>(cache, key, tags, policy, loader, sharing, failure)
-}
 
 /// The call's future. Awaited directly unless faults must be collected: the fault scope moves
 /// the call's future into a wrapper, and a future that large costs every hit its copy (about
 /// 250 instructions), for a mode few functions use. With an erased loader (see `loader.rs`),
 /// this and [`serve`] are shared by every function that returns the same type.
-async fn cached<R, M, L>(
-    cache: &Cache,
+pub(crate) async fn cached<R, M, L>(
+    core: &Arc<Core>,
     key: &str,
     tags: &[Key],
     policy: &Policy,
@@ -96,8 +43,8 @@ where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
-    let call = Call::new(cache, key, tags, policy);
-    match failure.converter(cache, policy) {
+    let call = Call::new(core, key, tags, policy);
+    match failure.converter(core.on_cache_error, policy) {
         None => serve::<R, M, L>(call, loader, sharing, None).await,
         Some(convert) => {
             let served = serve::<R, M, L>(call, loader, sharing, Some(convert));
@@ -238,7 +185,7 @@ impl Read {
 
 /// Counts a read whose entry was usable: a hit, or a miss when its value failed to decode.
 fn count(call: &Call<'_>, verdict: &Verdict, undecodable: Option<&Error>) {
-    let counters = &call.cache.inner.counters;
+    let counters = &call.core.counters;
     if let Some(error) = undecodable {
         counters.decode_error();
         counters.miss();
@@ -256,9 +203,9 @@ fn count(call: &Call<'_>, verdict: &Verdict, undecodable: Option<&Error>) {
 /// One round trip: `GET` (pipelined with a `GET` of each tag's epoch for a tagged function), or
 /// `GETEX` for a sliding ttl.
 async fn read(call: &Call<'_>) -> Read {
-    let cache = call.cache;
+    let core = call.core;
     let touch = call.policy.sliding.then(|| call.ttl());
-    let read = with_backend!(&cache.inner.store, backend => {
+    let read = with_backend!(&core.store, backend => {
         match backend.read(call.key, call.tags, touch).await {
             Ok(Found { entry: Some(bytes), epochs }) => {
                 let (verdict, payload) = judge(call, bytes.as_ref(), &epochs);
@@ -266,7 +213,7 @@ async fn read(call: &Call<'_>) -> Read {
             }
             Ok(Found { entry: None, .. }) => Read::nothing(Verdict::Miss),
             Err(error) => {
-                cache.record_fault(&error);
+                core.record_fault(&error);
                 tracing::debug!(%error, "cache read failed; loading instead");
                 Read::nothing(if error.is_unavailable() {
                     Verdict::Down
@@ -277,7 +224,7 @@ async fn read(call: &Call<'_>) -> Read {
         }
     });
     if let Verdict::Miss | Verdict::Down = read.verdict {
-        cache.inner.counters.miss();
+        core.counters.miss();
     }
     read
 }
@@ -288,7 +235,7 @@ fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usi
     let envelope = match envelope::decode(bytes) {
         Ok(envelope) => envelope,
         Err(error) => {
-            call.cache.inner.counters.decode_error();
+            call.core.counters.decode_error();
             tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
             return (Verdict::Miss, 0);
         }
@@ -334,9 +281,9 @@ fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usi
 fn restore<'a>(call: &'a Call<'a>, ttl: std::time::Duration) -> Step<'a, ()> {
     Box::pin(async move {
         let shortened =
-            with_backend!(&call.cache.inner.store, backend => backend.shorten(call.key, ttl).await);
+            with_backend!(&call.core.store, backend => backend.shorten(call.key, ttl).await);
         if let Err(error) = shortened {
-            call.cache.record_fault(&error);
+            call.core.record_fault(&error);
         }
     })
 }
@@ -344,11 +291,11 @@ fn restore<'a>(call: &'a Call<'a>, ttl: std::time::Duration) -> Step<'a, ()> {
 /// Claims the refresh of the call's entry for this caller, counting why it was drawn; `None`
 /// when one is already running in this process.
 fn claim_refresh(call: &Call<'_>, why: Why) -> Option<RefreshJob> {
-    let cache = call.cache;
-    let claim = cache.inner.flights.claim_refresh(call.key)?;
+    let core = call.core;
+    let claim = core.flights.claim_refresh(call.key)?;
     match why {
-        Why::Early => cache.inner.counters.early_refresh(),
-        Why::Stale => cache.inner.counters.stale_refresh(),
+        Why::Early => core.counters.early_refresh(),
+        Why::Stale => core.counters.stale_refresh(),
     }
     Some(RefreshJob::new(call, claim))
 }

@@ -8,19 +8,16 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::backend::redis::{BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
-use crate::backend::{Backend, FillKeys, MemoryBackend, RedisBackend, Stored};
+use crate::backend::{Backend, MemoryBackend, RedisBackend};
+use crate::core::{with_backend, Core, Store};
 use crate::envelope;
 use crate::error::Result;
-use crate::flight::Flights;
-use crate::key::companion;
+use crate::failure::Failure;
 use crate::loader::InCaller;
-use crate::outcome::Sharing;
-use crate::policy::Policy;
-use crate::resilience::{Failure, OnCacheError, Pending, PendingInvalidations};
+use crate::on_cache_error::OnCacheError;
+use crate::outcome::{PlainMode, ResultMode, Sharing};
+use crate::pending::PendingInvalidations;
 use crate::stats::{Counters, Stats};
-
-/// What separates the cache's prefix from the tag in the key of a tag's epoch.
-pub(crate) const EPOCH_MARK: &str = "tag#";
 
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(100);
@@ -44,37 +41,8 @@ const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Cache {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) core: Arc<Core>,
 }
-
-pub(crate) struct Inner {
-    pub(crate) store: Store,
-    pub(crate) key_prefix: String,
-    pub(crate) default_ttl: Duration,
-    pub(crate) counters: Counters,
-    pub(crate) flights: Arc<Flights>,
-    pub(crate) ttl_profiles: HashMap<String, Duration>,
-    pub(crate) max_value_size: usize,
-    pub(crate) on_cache_error: OnCacheError,
-    pub(crate) pending: PendingInvalidations,
-}
-
-/// The backend behind a cache, dispatched statically so the hit path has no virtual call.
-pub(crate) enum Store {
-    Memory(MemoryBackend),
-    Redis(RedisBackend),
-}
-
-/// Calls `$body` with `$backend` bound to whichever backend `$store` holds.
-macro_rules! with_backend {
-    ($store:expr, $backend:ident => $body:expr) => {
-        match $store {
-            Store::Memory($backend) => $body,
-            Store::Redis($backend) => $body,
-        }
-    };
-}
-pub(crate) use with_backend;
 
 impl Cache {
     /// An embedded in-process cache with default options: zero setup.
@@ -109,8 +77,8 @@ impl Cache {
     /// The value stored under `key`, `None` when absent, expired, undecodable, or stamped with a
     /// tag invalidated since.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let key = self.full_key(key);
-        with_backend!(&self.inner.store, backend => {
+        let key = self.core.full_key(key);
+        with_backend!(&self.core.store, backend => {
             let Some(bytes) = backend.get(&key).await? else { return Ok(None) };
             let envelope = envelope::decode(bytes.as_ref())?;
             if envelope.is_expired_at(envelope::now_ms()) {
@@ -121,7 +89,7 @@ impl Cache {
             }
             // A tagged entry: read it again with its tags' epochs, in one round trip.
             let names: Vec<String> = envelope.stamps.iter().map(|(name, _)| name.to_owned()).collect();
-            let tag_keys: Vec<String> = names.iter().map(|name| self.epoch_key(name)).collect();
+            let tag_keys: Vec<String> = names.iter().map(|name| self.core.epoch_key(name)).collect();
             let found = backend.read(&key, &tag_keys, None).await?;
             let Some(bytes) = found.entry else { return Ok(None) };
             let envelope = envelope::decode(bytes.as_ref())?;
@@ -146,16 +114,7 @@ impl Cache {
         ttl: Duration,
     ) -> Result<()> {
         let bytes = envelope::encode(value, ttl, Duration::ZERO)?.into();
-        let key = self.full_key(key);
-        let keys = self.fill_keys(&key);
-        let stored = Stored {
-            bytes,
-            ttl,
-            sliding: false,
-        };
-        let written = with_backend!(&self.inner.store, backend => backend.put(&keys.entry, &keys.version, None, stored).await);
-        self.inner.flights.detach_key(&key);
-        written.map(drop)
+        crate::write::set(&self.core, &self.core.full_key(key), bytes, ttl).await
     }
 
     /// Removes the entry under `key` and voids any load of it in flight, in this process or
@@ -163,7 +122,7 @@ impl Cache {
     /// When Redis is unavailable the error is returned and the invalidation is also queued and
     /// carried out once Redis answers again.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        crate::write::invalidate_key(self, &self.full_key(key)).await
+        crate::invalidate::invalidate_key(&self.core, &self.core.full_key(key)).await
     }
 
     /// Invalidates every entry stored with `tag` (by `#[cached(tags = [..])]` or `#[cache_put]`),
@@ -182,22 +141,7 @@ impl Cache {
     /// returned and the invalidation is also queued and carried out once Redis answers again
     /// (see [`Stats::invalidations_queued`]).
     pub async fn invalidate_tag(&self, tag: &str) -> Result<()> {
-        let invalidated = self.invalidate_tag_once(tag).await;
-        if let Err(error) = &invalidated {
-            self.record_fault(error);
-            crate::log::warn_throttled!(%error, tag, "tag invalidation failed; queued for retry");
-            self.retry_later(Pending::Tag(tag.to_owned()), error);
-        }
-        invalidated
-    }
-
-    pub(crate) async fn invalidate_tag_once(&self, tag: &str) -> Result<()> {
-        let epoch = self.epoch_key(tag);
-        let invalidated =
-            with_backend!(&self.inner.store, backend => backend.invalidate_tag(&epoch).await);
-        // Even when the backend failed: the loads running here started before this call.
-        self.inner.flights.detach_tag(tag);
-        invalidated
+        crate::invalidate::invalidate_tag(&self.core, tag).await
     }
 
     /// The value under `key`, or else the result of `load`, stored for `ttl`: cache-aside by hand.
@@ -219,10 +163,10 @@ impl Cache {
         Fut: Future<Output = T>,
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
-        let key = self.full_key(key);
+        let key = self.core.full_key(key);
         let mut load = InCaller::new(load);
-        crate::aside::cached_value(
-            self,
+        crate::aside::cached::<T, PlainMode, _>(
+            &self.core,
             &key,
             &[],
             &policy,
@@ -248,10 +192,10 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let policy = crate::policy::Policy::new().ttl(ttl);
-        let key = self.full_key(key);
+        let key = self.core.full_key(key);
         let mut load = InCaller::new(load);
-        crate::aside::cached_result(
-            self,
+        crate::aside::cached::<Result<T, E>, ResultMode, _>(
+            &self.core,
             &key,
             &[],
             &policy,
@@ -264,64 +208,20 @@ impl Cache {
 
     /// Counters since this cache was built.
     pub fn stats(&self) -> Stats {
-        let breaker = match &self.inner.store {
-            Store::Memory(_) => Default::default(),
-            Store::Redis(backend) => backend.breaker_stats(),
-        };
-        self.inner.counters.snapshot(breaker)
-    }
-
-    /// How long a function's entries are fresh: its profile's ttl, else its own, else the
-    /// cache's default.
-    pub(crate) fn fresh_ttl(&self, policy: &Policy) -> Duration {
-        policy
-            .ttl_profile
-            .and_then(|name| self.inner.ttl_profiles.get(name).copied())
-            .or(policy.ttl_value())
-            .unwrap_or(self.inner.default_ttl)
-    }
-
-    /// The key of the epoch of `tag`, inside this cache's prefix.
-    pub(crate) fn epoch_key(&self, tag: &str) -> String {
-        [self.inner.key_prefix.as_str(), EPOCH_MARK, tag].concat()
-    }
-
-    /// The tag whose epoch is under `epoch_key`, a key made by [`epoch_key`](Self::epoch_key)
-    /// or [`epoch_key_builder`](crate::__private::epoch_key_builder) for this cache.
-    pub(crate) fn tag_name<'k>(&self, epoch_key: &'k str) -> &'k str {
-        let start = self.inner.key_prefix.len() + EPOCH_MARK.len();
-        epoch_key.get(start..).unwrap_or(epoch_key)
-    }
-
-    /// The full key `key` and its companions: version and fill lock.
-    pub(crate) fn fill_keys(&self, key: &str) -> FillKeys {
-        let prefix = &self.inner.key_prefix;
-        FillKeys {
-            entry: key.to_owned(),
-            version: companion(prefix, key, "#v"),
-            lock: companion(prefix, key, "#lock"),
-        }
-    }
-
-    /// The backend key for a user key: the cache-wide prefix followed by `key`.
-    pub(crate) fn full_key(&self, key: &str) -> String {
-        let mut full = String::with_capacity(self.inner.key_prefix.len() + key.len());
-        full.push_str(&self.inner.key_prefix);
-        full.push_str(key);
-        full
+        self.core.stats()
     }
 }
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let backend = match &self.inner.store {
+        let backend = match &self.core.store {
             Store::Memory(_) => "memory",
             Store::Redis(_) => "redis",
         };
         f.debug_struct("Cache")
             .field("backend", &backend)
-            .field("key_prefix", &self.inner.key_prefix)
-            .field("default_ttl", &self.inner.default_ttl)
+            .field("key_prefix", &self.core.key_prefix)
+            .field("default_ttl", &self.core.default_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -495,7 +395,7 @@ impl CacheBuilder {
         let mut ttl_profiles = self.ttl_profiles;
         ttl_profiles.extend(ttl_profiles_from_env());
         Cache {
-            inner: Arc::new(Inner {
+            core: Arc::new(Core {
                 store,
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,

@@ -1,11 +1,11 @@
-//! One call of a cached function as the engine sees it: the cache, the key, the tags and the
-//! policy, with the backend keys derived from them.
+//! One call of a cached function as the engine sees it: the cache's core, the key, the tags and
+//! the policy, with the backend keys derived from them.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::backend::{FillKeys, VERSION_TTL};
-use crate::cache::Cache;
+use crate::core::Core;
 use crate::key::Key;
 use crate::policy::Policy;
 
@@ -15,7 +15,7 @@ const EPOCH_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A call of a cached function, or of a write path.
 pub(crate) struct Call<'a> {
-    pub(crate) cache: &'a Cache,
+    pub(crate) core: &'a Arc<Core>,
     /// The full key, prefix included.
     pub(crate) key: &'a str,
     /// The tags, each as the key of its epoch, which a hit reads; the tag's name is its tail
@@ -29,9 +29,14 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub(crate) fn new(cache: &'a Cache, key: &'a str, tags: &'a [Key], policy: &'a Policy) -> Self {
+    pub(crate) fn new(
+        core: &'a Arc<Core>,
+        key: &'a str,
+        tags: &'a [Key],
+        policy: &'a Policy,
+    ) -> Self {
         Self {
-            cache,
+            core,
             key,
             tags,
             policy,
@@ -41,8 +46,8 @@ impl<'a> Call<'a> {
 
     /// The tags by name, as the user named them and as entries are stamped with them.
     pub(crate) fn tag_names(&self) -> impl ExactSizeIterator<Item = &'a str> {
-        let cache = self.cache;
-        self.tags.iter().map(move |key| cache.tag_name(key))
+        let core = self.core;
+        self.tags.iter().map(move |key| core.tag_name(key))
     }
 
     /// When this call stops waiting for others and loads by itself.
@@ -59,12 +64,12 @@ impl<'a> Call<'a> {
 
     /// How long this call's entries are fresh.
     pub(crate) fn ttl(&self) -> Duration {
-        self.cache.fresh_ttl(self.policy)
+        self.core.fresh_ttl(self.policy)
     }
 
     /// The entry key and its companions.
     pub(crate) fn fill_keys(&self) -> FillKeys {
-        self.cache.fill_keys(self.key)
+        self.core.fill_keys(self.key)
     }
 
     /// How long the epochs of this call's tags must live at least.

@@ -29,15 +29,14 @@
 //! miss, next to a database load.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, Begin, FillKeys, Stored, Token};
-use crate::cache::{with_backend, Cache, Store};
 use crate::call::Call;
+use crate::core::{with_backend, Core, Step, Store};
 use crate::envelope::{self, Meta};
 use crate::error::Result;
 use crate::flight::{Join, Landing, Leader, RefreshClaim, Waited};
@@ -45,10 +44,6 @@ use crate::key::Key;
 use crate::outcome::{Mode, SharedFailure, Sharing};
 use crate::policy::Policy;
 use crate::stats::Counters;
-
-/// A step of the engine: a future boxed behind a plain function, so that it is compiled in this
-/// crate only (see the module's documentation).
-pub(crate) type Step<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A stored value's envelope and how long it is fresh: `None` when it is handed to the callers
 /// waiting on the load but not stored (a value that is not cached, or is too large).
@@ -197,11 +192,11 @@ pub(crate) fn miss<'a>(
     decodes: fn(&[u8]) -> bool,
 ) -> Step<'a, Miss<'a>> {
     Box::pin(async move {
-        let follower = match call.cache.inner.flights.join(call.key, call.tag_names()) {
+        let follower = match call.core.flights.join(call.key, call.tag_names()) {
             Join::Lead(leader) => return lead(call, offline, decodes, leader).await,
             Join::Follow(follower) => follower,
         };
-        let counters = &call.cache.inner.counters;
+        let counters = &call.core.counters;
         counters.coalesce();
         match follower.wait(call.patience()).await {
             Waited::Landed(Landing::Value(bytes)) => return Miss::Value(bytes),
@@ -275,7 +270,7 @@ impl<'a> Fill<'a> {
 
     /// Counts the load that starts now, and watches it.
     pub(crate) fn watch(&self) -> LoadWatch<'a> {
-        let counters = &self.call.cache.inner.counters;
+        let counters = &self.call.core.counters;
         counters.load();
         LoadWatch::start(counters)
     }
@@ -345,7 +340,7 @@ async fn store(
 /// before [`finish`] completes (its caller cancelled, its body panicked), it frees the lock in
 /// the background, so waiters take over at once instead of after the lock's ttl.
 pub(crate) struct Ticket {
-    cache: Cache,
+    core: Arc<Core>,
     keys: FillKeys,
     version: Token,
     /// Each tag's epoch key and epoch.
@@ -358,7 +353,7 @@ pub(crate) struct Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(token) = self.lock.take() {
-            release_later(&self.cache, &self.keys.lock, token);
+            release_later(&self.core, &self.keys.lock, token);
         }
     }
 }
@@ -366,18 +361,17 @@ impl Drop for Ticket {
 /// Frees the lock `lock` if `token` still holds it, in a background task that retries while the
 /// backend is unavailable, for as long as the lock could live. Never blocks the caller: this runs
 /// from `Drop`.
-pub(crate) fn release_later(cache: &Cache, lock: &str, token: String) {
+pub(crate) fn release_later(core: &Arc<Core>, lock: &str, token: String) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let cache = cache.clone();
+    let core = core.clone();
     let lock = lock.to_owned();
     runtime.spawn(async move {
         const PAUSE: Duration = Duration::from_millis(50);
         let started = Instant::now();
         loop {
-            let freed =
-                with_backend!(&cache.inner.store, backend => backend.unlock(&lock, &token).await);
+            let freed = with_backend!(&core.store, backend => backend.unlock(&lock, &token).await);
             match freed {
                 Ok(()) => return,
                 Err(error) if error.is_unavailable() && started.elapsed() < RELEASE_FOR => {
@@ -439,11 +433,11 @@ async fn acquire(call: &Call<'_>, decodes: fn(&[u8]) -> bool, leader: &Leader<'_
         }
         if !waited {
             waited = true;
-            call.cache.inner.counters.lock_wait();
+            call.core.counters.lock_wait();
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            call.cache.inner.counters.lock_timeout();
+            call.core.counters.lock_timeout();
             tracing::debug!(
                 key = call.key,
                 "waited lock_timeout for another fill; loading"
@@ -513,7 +507,7 @@ impl Drop for LoadWatch<'_> {
 
 /// The entry a refresh stores into, and its claim on refreshing it.
 pub struct RefreshJob {
-    cache: Cache,
+    core: Arc<Core>,
     key: String,
     tags: Vec<Key>,
     policy: Policy,
@@ -525,7 +519,7 @@ impl RefreshJob {
     /// The refresh of `call`'s entry, under `claim`.
     pub(crate) fn new(call: &Call<'_>, claim: RefreshClaim) -> Self {
         RefreshJob {
-            cache: call.cache.clone(),
+            core: call.core.clone(),
             key: call.key.to_owned(),
             tags: call.tags.to_vec(),
             policy: *call.policy,
@@ -534,7 +528,7 @@ impl RefreshJob {
     }
 
     fn call(&self) -> Call<'_> {
-        Call::new(&self.cache, &self.key, &self.tags, &self.policy)
+        Call::new(&self.core, &self.key, &self.tags, &self.policy)
     }
 }
 
@@ -571,7 +565,7 @@ impl Refreshing {
 
     /// Watches the refresh's load, which is not counted among the loads of misses.
     pub(crate) fn watch(&self) -> LoadWatch<'_> {
-        LoadWatch::start(&self.job.cache.inner.counters)
+        LoadWatch::start(&self.job.core.counters)
     }
 
     /// Stores the refreshed value, or leaves the entry as it is when the load failed.
@@ -591,13 +585,13 @@ impl Refreshing {
                 // old entry must not outlive what it described.
                 Some(Encoded { ttl: None, .. }) => {
                     finish(ticket, None).await;
-                    crate::write::invalidate_key(&job.cache, &job.key)
+                    crate::invalidate::invalidate_key(&job.core, &job.key)
                         .await
                         .ok();
                     return;
                 }
                 None => {
-                    job.cache.inner.counters.refresh_failure();
+                    job.core.counters.refresh_failure();
                     crate::log::warn_throttled!(key = %job.key, "refresh failed; serving the current entry");
                     None
                 }
@@ -616,7 +610,7 @@ pub(crate) fn begin_write<'a>(call: &'a Call<'a>) -> Step<'a, Option<Ticket>> {
 /// `begin_fill`, counting a failure: the ticket, whether it holds the lock, and the entry read
 /// under the lock. `None` when the backend failed.
 async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Option<Arc<[u8]>>)> {
-    let cache = call.cache;
+    let core = call.core;
     let keys = call.fill_keys();
     // Owned here, on the miss path only: the ticket keeps them for the fill's end.
     let tag_keys: Vec<String> = call
@@ -629,7 +623,7 @@ async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Opt
         tags: &tag_keys,
         epoch_ttl: call.epoch_ttl(),
     };
-    let started = with_backend!(&cache.inner.store, backend => match backend.begin_fill(&keys, begin).await {
+    let started = with_backend!(&core.store, backend => match backend.begin_fill(&keys, begin).await {
         Ok(start) => Ok((
             start.locked,
             start.version,
@@ -641,7 +635,7 @@ async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Opt
     match started {
         Ok((locked, version, epochs, current)) => {
             let ticket = Ticket {
-                cache: cache.clone(),
+                core: core.clone(),
                 version,
                 stamps: call
                     .tag_names()
@@ -655,12 +649,12 @@ async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Opt
             Some((ticket, locked, current))
         }
         Err(error) => {
-            cache.record_fault(&error);
+            core.record_fault(&error);
             tracing::debug!(%error, "fill could not start on the backend; loading without it");
             // A lock request that timed out may still run on the server later (a paused or slow
             // Redis): free it behind itself, so it cannot hold up the next caller for its ttl.
             if let (Some(token), true) = (lock, error.is_timeout()) {
-                release_later(cache, &keys.lock, token.to_owned());
+                release_later(core, &keys.lock, token.to_owned());
             }
             None
         }
@@ -669,9 +663,9 @@ async fn begin(call: &Call<'_>, lock: Option<&str>) -> Option<(Ticket, bool, Opt
 
 /// `finish_fill`, counting a failure and a refused store. Whether the fill was still valid.
 async fn finish(mut ticket: Ticket, value: Option<Stored>) -> bool {
-    let cache = ticket.cache.clone();
+    let core = ticket.core.clone();
     let storing = value.is_some();
-    let finished = with_backend!(&cache.inner.store, backend =>
+    let finished = with_backend!(&core.store, backend =>
         backend.finish_fill(&ticket.keys, ticket.version, &ticket.epochs, value, ticket.lock.as_deref()).await);
     if finished.is_ok() {
         // The script freed the lock; a finish that failed may not have, so the ticket's drop
@@ -682,7 +676,7 @@ async fn finish(mut ticket: Ticket, value: Option<Stored>) -> bool {
         Ok(true) => true,
         Ok(false) => {
             if storing {
-                cache.inner.counters.fill_discarded();
+                core.counters.fill_discarded();
                 tracing::debug!(
                     key = %ticket.keys.entry,
                     "value not stored: the key or a tag was invalidated during the load"
@@ -691,7 +685,7 @@ async fn finish(mut ticket: Ticket, value: Option<Stored>) -> bool {
             false
         }
         Err(error) => {
-            cache.record_fault(&error);
+            core.record_fault(&error);
             tracing::debug!(%error, "cache write failed");
             // Out of memory the fill was valid, only not stored; any other failure leaves it
             // unknown, so followers read again.
@@ -722,13 +716,13 @@ fn header(
 /// A serialized envelope as [`encode`] returns it: not stored when larger than the cache
 /// allows, `None` when the value did not serialize.
 fn seal(call: &Call<'_>, bytes: Result<Vec<u8>>, ttl: Option<Duration>) -> Option<Encoded> {
-    let cache = call.cache;
+    let core = call.core;
     match bytes {
-        Ok(bytes) if ttl.is_some() && bytes.len() > cache.inner.max_value_size => {
-            cache.inner.counters.oversize();
+        Ok(bytes) if ttl.is_some() && bytes.len() > core.max_value_size => {
+            core.counters.oversize();
             crate::log::warn_throttled!(
                 size = bytes.len(),
-                max = cache.inner.max_value_size,
+                max = core.max_value_size,
                 "value not cached: larger than max_value_size"
             );
             // Still handed to the callers waiting on this load, just not stored.
@@ -742,7 +736,7 @@ fn seal(call: &Call<'_>, bytes: Result<Vec<u8>>, ttl: Option<Duration>) -> Optio
             ttl,
         }),
         Err(error) => {
-            cache.inner.counters.error();
+            core.counters.error();
             crate::log::warn_throttled!(%error, "value not cached: it does not serialize");
             None
         }
@@ -752,7 +746,7 @@ fn seal(call: &Call<'_>, bytes: Result<Vec<u8>>, ttl: Option<Duration>) -> Optio
 /// A fresh entry under the call's key whose stamps match its tags' current epochs and whose
 /// value decodes, without touching the counters.
 async fn usable_entry(call: &Call<'_>, decodes: fn(&[u8]) -> bool) -> Option<Arc<[u8]>> {
-    let (bytes, epochs) = with_backend!(&call.cache.inner.store, backend => match backend.read(call.key, call.tags, None).await {
+    let (bytes, epochs) = with_backend!(&call.core.store, backend => match backend.read(call.key, call.tags, None).await {
         Ok(found) => (Arc::<[u8]>::from(found.entry?.as_ref()), found.epochs),
         Err(_) => return None,
     });

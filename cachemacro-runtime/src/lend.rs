@@ -31,7 +31,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use crate::fill::{RefreshJob, Step};
+use crate::core::Step;
+use crate::fill::RefreshJob;
 use crate::outcome::Mode;
 
 /// A holder of an argument that the body receives as `&T`.

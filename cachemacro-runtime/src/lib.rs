@@ -38,24 +38,33 @@
 //! themselves are [`Cache`] values, configured with [`Cache::builder`].
 #![warn(missing_docs)]
 
+// The modules form layers, each naming only those below it: see `layers.rs`.
 mod aside;
 pub mod backend;
 mod breaker;
 mod cache;
 mod call;
 mod checks;
+mod core;
 mod duration;
+mod entry;
 pub mod envelope;
 mod error;
+mod failure;
+mod faults;
 mod fill;
 mod flight;
+mod invalidate;
 mod key;
+#[cfg(test)]
+mod layers;
 mod lend;
 mod loader;
 mod log;
+mod on_cache_error;
 mod outcome;
+mod pending;
 mod policy;
-mod resilience;
 mod stats;
 mod write;
 
@@ -63,15 +72,21 @@ pub use cachemacro::{cache_invalidate, cache_put, cached};
 
 pub use crate::cache::{Cache, CacheBuilder};
 pub use crate::error::{Error, ErrorKind, Result};
-pub use crate::resilience::OnCacheError;
+pub use crate::on_cache_error::OnCacheError;
 pub use crate::stats::Stats;
 
 /// Support for the code `#[cached]` generates. Not public API: no stability guarantee.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::aside::{cached_option, cached_result, cached_value};
     pub use crate::cache::Cache;
     pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
+    pub use crate::entry::{
+        cached_option, cached_result, cached_value, invalidate_after, invalidate_after_result,
+        invalidate_key, put_option, put_result, put_value,
+    };
+    pub use crate::failure::{
+        assert_can_fail, CanFail, FailByError, FailNever, Failure, FailureProbe,
+    };
     pub use crate::key::{scope, Key, KeyBuilder};
     pub use crate::lend::{
         mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,
@@ -80,16 +95,10 @@ pub mod __private {
     pub use crate::loader::{
         probe_lending, Detached, EraseLending, InCaller, KeepLending, Lending, SendLending,
     };
+    pub use crate::on_cache_error::OnCacheError;
     pub use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
     pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;
-    pub use crate::resilience::{
-        assert_can_fail, CanFail, FailByError, FailNever, Failure, FailureProbe, OnCacheError,
-    };
-    pub use crate::write::{
-        invalidate_after, invalidate_after_result, invalidate_key, put_option, put_result,
-        put_value,
-    };
 
     /// The installed global cache.
     pub fn global_cache() -> Cache {
@@ -111,8 +120,8 @@ pub mod __private {
     /// tag. A cached function hands its tags to the runtime in this form, which a hit reads as
     /// it is and whose tail is the tag's name.
     pub fn epoch_key_builder(cache: &Cache, capacity: usize) -> KeyBuilder {
-        let prefix = &cache.inner.key_prefix;
-        let mark = crate::cache::EPOCH_MARK;
+        let prefix = &cache.core.key_prefix;
+        let mark = crate::core::EPOCH_MARK;
         let mut builder = KeyBuilder::with_capacity(prefix.len() + mark.len() + capacity);
         builder.literal(prefix).literal(mark);
         builder
@@ -120,7 +129,7 @@ pub mod __private {
 
     /// A key builder that starts with the cache's prefix.
     pub fn key_builder(cache: &Cache, capacity: usize) -> KeyBuilder {
-        let prefix = &cache.inner.key_prefix;
+        let prefix = &cache.core.key_prefix;
         let mut builder = KeyBuilder::with_capacity(prefix.len() + capacity);
         builder.literal(prefix);
         builder

@@ -14,7 +14,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use crate::fill::{RefreshJob, Step};
+use crate::core::Step;
+use crate::fill::RefreshJob;
 use crate::lend::{DetachedRefresh, Refresh};
 use crate::outcome::Mode;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::resilience::OnCacheError;
+use crate::on_cache_error::OnCacheError;
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -1,0 +1,176 @@
+//! What the generated code calls: the entry points of `#[cached]`, `#[cache_put]`,
+//! `#[cache_invalidate]` and the companions. Each takes the handle the function named and hands
+//! its core to the engine.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::cache::Cache;
+use crate::failure::Failure;
+use crate::key::Key;
+use crate::loader::Loader;
+use crate::outcome::{OptionMode, PlainMode, ResultMode, Sharing};
+use crate::policy::Policy;
+
+/// Cache-aside for a function returning a plain value: every value is stored.
+pub fn cached_value<'a, T, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
+    loader: L,
+    sharing: Sharing<T>,
+    failure: Failure<T>,
+) -> impl Future<Output = T> + 'a
+where
+    T: Serialize + DeserializeOwned + 'static,
+    L: Loader<T> + 'a,
+{
+    crate::aside::cached::<T, PlainMode, L>(
+        &cache.core,
+        key,
+        tags,
+        policy,
+        loader,
+        sharing,
+        failure,
+    )
+}
+
+/// Cache-aside for a function returning `Result`: `Ok` values are stored, errors returned as is.
+pub fn cached_result<'a, T, E, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
+    loader: L,
+    sharing: Sharing<Result<T, E>>,
+    failure: Failure<Result<T, E>>,
+) -> impl Future<Output = Result<T, E>> + 'a
+where
+    T: Serialize + DeserializeOwned + 'static,
+    E: 'static,
+    L: Loader<Result<T, E>> + 'a,
+{
+    crate::aside::cached::<Result<T, E>, ResultMode, L>(
+        &cache.core,
+        key,
+        tags,
+        policy,
+        loader,
+        sharing,
+        failure,
+    )
+}
+
+/// Cache-aside for a function returning `Option`: `Some` is stored for the ttl, `None` for the
+/// negative ttl (against lookups of absent rows hammering the database) unless that is off.
+pub fn cached_option<'a, T, L>(
+    cache: &'a Cache,
+    key: &'a str,
+    tags: &'a [Key],
+    policy: &'a Policy,
+    loader: L,
+    sharing: Sharing<Option<T>>,
+    failure: Failure<Option<T>>,
+) -> impl Future<Output = Option<T>> + 'a
+where
+    T: Serialize + DeserializeOwned + 'static,
+    L: Loader<Option<T>> + 'a,
+{
+    crate::aside::cached::<Option<T>, OptionMode, L>(
+        &cache.core,
+        key,
+        tags,
+        policy,
+        loader,
+        sharing,
+        failure,
+    )
+}
+
+/// Write-through for a function returning a plain value: runs it, then stores its value.
+pub async fn put_value<T>(
+    cache: &Cache,
+    key: &str,
+    tags: &[Key],
+    policy: &Policy,
+    body: impl Future<Output = T>,
+    failure: Failure<T>,
+) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    crate::write::put::<T, PlainMode>(&cache.core, key, tags, policy, body, failure).await
+}
+
+/// Write-through for a function returning `Result`: on `Ok` stores the value; on `Err` removes
+/// the key (the database refused the write, so what the cache held may be wrong too) and returns
+/// the error untouched.
+pub async fn put_result<T, E>(
+    cache: &Cache,
+    key: &str,
+    tags: &[Key],
+    policy: &Policy,
+    body: impl Future<Output = Result<T, E>>,
+    failure: Failure<Result<T, E>>,
+) -> Result<T, E>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    crate::write::put::<Result<T, E>, ResultMode>(&cache.core, key, tags, policy, body, failure)
+        .await
+}
+
+/// Write-through for a function returning `Option`: `Some` is stored, `None` stored for the
+/// negative ttl or else removed.
+pub async fn put_option<T>(
+    cache: &Cache,
+    key: &str,
+    tags: &[Key],
+    policy: &Policy,
+    body: impl Future<Output = Option<T>>,
+    failure: Failure<Option<T>>,
+) -> Option<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    crate::write::put::<Option<T>, OptionMode>(&cache.core, key, tags, policy, body, failure).await
+}
+
+/// Runs a function that returns `Result`; after `Ok`, removes `keys` and invalidates `tags`.
+/// After `Err` it does nothing: the database did not change.
+pub async fn invalidate_after_result<T, E>(
+    cache: &Cache,
+    keys: Vec<String>,
+    tags: Vec<String>,
+    policy: &Policy,
+    body: impl Future<Output = Result<T, E>>,
+    failure: Failure<Result<T, E>>,
+) -> Result<T, E> {
+    crate::write::invalidate_after_result(&cache.core, keys, tags, policy, body, failure).await
+}
+
+/// Runs a function; afterwards removes `keys` and invalidates `tags`.
+pub async fn invalidate_after<R>(
+    cache: &Cache,
+    keys: Vec<String>,
+    tags: Vec<String>,
+    policy: &Policy,
+    body: impl Future<Output = R>,
+    failure: Failure<R>,
+) -> R {
+    crate::write::invalidate_after(&cache.core, keys, tags, policy, body, failure).await
+}
+
+/// Removes the entry under the full `key` and voids its fills in flight, in this process and
+/// others. A failure is counted, logged, queued for replay, and returned. Boxed, so that the
+/// companions `invalidate_<fn>` and `refresh_<fn>` do not compile it again each.
+pub fn invalidate_key<'a>(
+    cache: &'a Cache,
+    key: &'a str,
+) -> Pin<Box<dyn Future<Output = crate::Result<()>> + Send + 'a>> {
+    crate::invalidate::invalidate_key(&cache.core, key)
+}
