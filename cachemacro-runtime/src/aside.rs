@@ -321,3 +321,92 @@ fn draws_early_refresh(envelope: &Envelope<'_>, now_ms: u64, beta: f64) -> bool 
 
 /// The largest `-ln(rand)` for `rand` in (0, 1] drawn with 53 bits: `53 * ln(2) ≈ 36.7`.
 const MAX_LN_DRAW: f64 = 37.0;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::loader::InCaller;
+    use crate::outcome::PlainMode;
+
+    /// A call of a function whose body counts its runs in `loads` and returns their number.
+    async fn call(core: &Arc<Core>, tags: &[Key], policy: &Policy, loads: &AtomicU64) -> u64 {
+        let key = core.full_key("k");
+        let mut loader = InCaller::new(|| async { loads.fetch_add(1, SeqCst) + 1 });
+        cached::<u64, PlainMode, _>(
+            core,
+            &key,
+            tags,
+            policy,
+            loader.as_loader(),
+            Sharing::nothing(),
+            Failure::never(),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_miss_loads_and_the_next_call_hits() {
+        let core = Core::for_tests();
+        let loads = AtomicU64::new(0);
+        let policy = Policy::new();
+        assert_eq!(call(&core, &[], &policy, &loads).await, 1);
+        assert_eq!(call(&core, &[], &policy, &loads).await, 1);
+        let stats = core.stats();
+        assert_eq!((stats.hits, stats.misses, stats.loads), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_entry_of_an_invalidated_tag_is_a_miss() {
+        let core = Core::for_tests();
+        let loads = AtomicU64::new(0);
+        let policy = Policy::new();
+        let tags = [core.tag_key("org:1")];
+        assert_eq!(call(&core, &tags, &policy, &loads).await, 1);
+        crate::invalidate::invalidate_tag(&core, "org:1")
+            .await
+            .expect("invalidated");
+        assert_eq!(call(&core, &tags, &policy, &loads).await, 2);
+        assert_eq!(call(&core, &tags, &policy, &loads).await, 2);
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_entry_is_a_counted_miss() {
+        let core = Core::for_tests();
+        let loads = AtomicU64::new(0);
+        let policy = Policy::new();
+        let key = core.full_key("k");
+        crate::write::set(
+            &core,
+            &key,
+            Arc::from(&b"garbage"[..]),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("set");
+        assert_eq!(call(&core, &[], &policy, &loads).await, 1);
+        assert_eq!(core.stats().decode_errors, 1);
+        assert_eq!(call(&core, &[], &policy, &loads).await, 1, "overwritten");
+    }
+
+    #[tokio::test]
+    async fn a_stale_hit_is_served_and_refreshed() {
+        let core = Core::for_tests();
+        let loads = AtomicU64::new(0);
+        let policy = Policy::new()
+            .ttl(Duration::from_millis(1))
+            .stale(Duration::from_secs(60));
+        assert_eq!(call(&core, &[], &policy, &loads).await, 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            call(&core, &[], &policy, &loads).await,
+            1,
+            "the stale value, at once"
+        );
+        assert_eq!(loads.load(SeqCst), 2, "and the refresh ran in the caller");
+        let stats = core.stats();
+        assert_eq!((stats.stale_hits, stats.stale_refreshes), (1, 1));
+    }
+}

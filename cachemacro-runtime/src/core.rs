@@ -114,3 +114,73 @@ impl Core {
         self.counters.snapshot(breaker)
     }
 }
+
+#[cfg(test)]
+impl Core {
+    /// An embedded core with the prefix `t:`, for the engine's unit tests.
+    pub(crate) fn for_tests() -> Arc<Core> {
+        Arc::new(Core {
+            store: Store::Memory(MemoryBackend::new(1 << 20)),
+            key_prefix: "t:".to_owned(),
+            default_ttl: Duration::from_secs(60),
+            counters: Counters::default(),
+            flights: Arc::default(),
+            ttl_profiles: HashMap::new(),
+            max_value_size: 1 << 20,
+            on_cache_error: OnCacheError::Ignore,
+            pending: PendingInvalidations::default(),
+        })
+    }
+
+    /// The bytes stored under the full key `key`.
+    pub(crate) async fn raw(&self, key: &str) -> Option<Vec<u8>> {
+        use crate::backend::Backend;
+        with_backend!(&self.store, backend => backend.get(key).await.ok().flatten().map(|bytes| AsRef::<[u8]>::as_ref(&bytes).to_vec()))
+    }
+
+    /// The key of the epoch of `tag`, as a cached function hands it over.
+    pub(crate) fn tag_key(&self, tag: &str) -> crate::key::Key {
+        let mut builder = crate::key::KeyBuilder::with_capacity(32);
+        builder.literal(&self.epoch_key(tag));
+        builder.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_derive_from_the_prefix() {
+        let core = Core::for_tests();
+        assert_eq!(core.full_key("user:1"), "t:user:1");
+        assert_eq!(core.epoch_key("org:7"), "t:tag#org:7");
+        assert_eq!(core.tag_name(&core.epoch_key("org:7")), "org:7");
+        let keys = core.fill_keys("t:user:1");
+        assert_eq!(keys.entry, "t:user:1");
+        assert_ne!(keys.version, keys.lock);
+        assert!(keys.version.starts_with("t:") && keys.lock.starts_with("t:"));
+    }
+
+    #[test]
+    fn a_profile_wins_over_the_functions_ttl_which_wins_over_the_default() {
+        let mut core = Arc::try_unwrap(Core::for_tests()).ok().expect("one handle");
+        core.ttl_profiles
+            .insert("short".to_owned(), Duration::from_secs(5));
+        let own = Policy::new().ttl(Duration::from_secs(30));
+        assert_eq!(core.fresh_ttl(&Policy::new()), Duration::from_secs(60));
+        assert_eq!(core.fresh_ttl(&own), Duration::from_secs(30));
+        assert_eq!(
+            core.fresh_ttl(&own.ttl_profile("short")),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn faults_are_counted_unless_the_breaker_skipped_the_command() {
+        let core = Core::for_tests();
+        core.record_fault(&Error::new(ErrorKind::Timeout, ""));
+        core.record_fault(&Error::new(ErrorKind::CircuitOpen, ""));
+        assert_eq!(core.stats().errors, 1);
+    }
+}

@@ -766,3 +766,120 @@ fn usable(
         && envelope.stamps.match_epochs(call.tag_names(), epochs)
         && decodes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::Key;
+    use crate::outcome::{OptionMode, PlainMode};
+    use crate::policy::Policy;
+
+    const POLICY: Policy = Policy::new();
+
+    async fn stored<V: DeserializeOwned>(core: &Core, key: &str) -> Option<V> {
+        let bytes = core.raw(key).await?;
+        envelope::decode(&bytes)
+            .and_then(|envelope| envelope.value())
+            .ok()
+    }
+
+    /// Joins the single flight for `call` and, as its leader, loads `value`.
+    async fn lead_and_load(call: &Call<'_>, value: u64) -> u64 {
+        let sharing = Sharing::nothing();
+        match join::<u64, PlainMode>(call, &sharing, false).await {
+            Joined::Load(fill) => load::<u64, PlainMode, _>(fill, async { value }, &sharing).await,
+            _ => panic!("a lone miss loads"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_miss_loads_and_stores_the_value_stamped_with_its_tags() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let tags: [Key; 1] = [core.tag_key("org:1")];
+        let call = Call::new(&core, &key, &tags, &POLICY);
+        assert_eq!(lead_and_load(&call, 7).await, 7);
+        assert_eq!(stored::<u64>(&core, &key).await, Some(7));
+        let bytes = core.raw(&key).await.expect("an entry");
+        let envelope = envelope::decode(&bytes).expect("an envelope");
+        assert_eq!(
+            envelope
+                .stamps
+                .iter()
+                .map(|(tag, _)| tag)
+                .collect::<Vec<_>>(),
+            ["org:1"]
+        );
+        assert_eq!(core.stats().loads, 1);
+    }
+
+    #[tokio::test]
+    async fn a_load_overlapped_by_an_invalidation_is_returned_but_not_stored() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let call = Call::new(&core, &key, &[], &POLICY);
+        let sharing = Sharing::nothing();
+        let Joined::Load(fill) = join::<u64, PlainMode>(&call, &sharing, false).await else {
+            panic!("a lone miss loads")
+        };
+        crate::invalidate::invalidate_key(&core, &key)
+            .await
+            .expect("invalidated");
+        assert_eq!(
+            load::<u64, PlainMode, _>(fill, async { 7 }, &sharing).await,
+            7
+        );
+        assert_eq!(core.raw(&key).await, None);
+        assert_eq!(core.stats().fills_discarded, 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_miss_waits_for_the_first_load() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let call = Call::new(&core, &key, &[], &POLICY);
+        let sharing = Sharing::nothing();
+        let leader = async {
+            let Joined::Load(fill) = join::<u64, PlainMode>(&call, &sharing, false).await else {
+                panic!("the first miss loads")
+            };
+            tokio::task::yield_now().await;
+            load::<u64, PlainMode, _>(fill, async { 5 }, &sharing).await
+        };
+        let follower = async {
+            tokio::task::yield_now().await;
+            match join::<u64, PlainMode>(&call, &sharing, false).await {
+                Joined::Outcome(value) => value,
+                _ => panic!("the second miss takes the first one's value"),
+            }
+        };
+        assert_eq!(tokio::join!(leader, follower), (5, 5));
+        let stats = core.stats();
+        assert_eq!((stats.loads, stats.coalesced), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_replaces_the_entry_and_a_value_not_cached_removes_it() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let call = Call::new(&core, &key, &[], &POLICY);
+        lead_and_load(&call, 1).await;
+        let claim = core.flights.claim_refresh(&key).expect("no refresh runs");
+        assert!(core.flights.claim_refresh(&key).is_none(), "one at a time");
+        refresh::<u64, PlainMode>(RefreshJob::new(&call, claim), async { 2 }).await;
+        assert_eq!(stored::<u64>(&core, &key).await, Some(2));
+
+        const UNCACHED_NONE: Policy = Policy::new().negative_ttl(None);
+        let call = Call::new(&core, &key, &[], &UNCACHED_NONE);
+        let claim = core
+            .flights
+            .claim_refresh(&key)
+            .expect("the claim was given back");
+        refresh::<Option<u64>, OptionMode>(RefreshJob::new(&call, claim), async { None }).await;
+        assert_eq!(
+            core.raw(&key).await,
+            None,
+            "the old entry no longer describes the row"
+        );
+    }
+}

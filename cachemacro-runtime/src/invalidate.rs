@@ -113,3 +113,85 @@ async fn replay(core: Weak<Core>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Begin, Token};
+
+    async fn store(core: &Core, key: &str) {
+        let bytes: Arc<[u8]> = Arc::from(&b"value"[..]);
+        with_backend!(&core.store, backend => backend.set(key, Arc::clone(&bytes), Duration::from_secs(60)).await)
+            .expect("stored");
+    }
+
+    async fn version(core: &Core, key: &str) -> Token {
+        let keys = core.fill_keys(key);
+        let begin = Begin {
+            lock: None,
+            tags: &[],
+            epoch_ttl: Duration::from_secs(60),
+        };
+        with_backend!(&core.store, backend => backend.begin_fill(&keys, begin).await.map(|start| start.version))
+            .expect("a version")
+    }
+
+    #[tokio::test]
+    async fn a_key_loses_its_entry_and_its_version() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        store(&core, &key).await;
+        let before = version(&core, &key).await;
+        invalidate_key(&core, &key).await.expect("invalidated");
+        assert_eq!(core.raw(&key).await, None);
+        assert_ne!(
+            version(&core, &key).await,
+            before,
+            "a fill that began before cannot store"
+        );
+        assert_eq!(core.stats().invalidations_queued, 0);
+    }
+
+    #[tokio::test]
+    async fn a_tag_gets_a_new_epoch() {
+        let core = Core::for_tests();
+        let tags = [core.epoch_key("org:1")];
+        let keys = core.fill_keys(&core.full_key("k"));
+        let epoch = || async {
+            let begin = Begin {
+                lock: None,
+                tags: &tags,
+                epoch_ttl: Duration::from_secs(60),
+            };
+            with_backend!(&core.store, backend => backend.begin_fill(&keys, begin).await.map(|start| start.epochs[0]))
+                .expect("epochs")
+        };
+        let before = epoch().await;
+        assert_eq!(epoch().await, before, "an epoch lasts until invalidated");
+        invalidate_tag(&core, "org:1").await.expect("invalidated");
+        assert_ne!(epoch().await, before);
+    }
+
+    #[tokio::test]
+    async fn both_detach_the_loads_running_here() {
+        use crate::flight::Join;
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let Join::Lead(_old) = core.flights.join(&key, ["org:1"].into_iter()) else {
+            panic!("the first caller leads")
+        };
+        invalidate_key(&core, &key).await.expect("invalidated");
+        assert!(
+            matches!(core.flights.join(&key, [].into_iter()), Join::Lead(_)),
+            "a caller after the invalidation leads a new load"
+        );
+        let Join::Lead(_tagged) = core.flights.join("t:other", ["org:1"].into_iter()) else {
+            panic!()
+        };
+        invalidate_tag(&core, "org:1").await.expect("invalidated");
+        assert!(matches!(
+            core.flights.join("t:other", [].into_iter()),
+            Join::Lead(_)
+        ));
+    }
+}

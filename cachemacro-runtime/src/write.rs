@@ -189,3 +189,123 @@ pub(crate) async fn set(core: &Core, key: &str, bytes: Arc<[u8]>, ttl: Duration)
     core.flights.detach_key(key);
     written.map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fill::{join, load, Joined};
+    use crate::outcome::{PlainMode, ResultMode, Sharing};
+
+    const POLICY: Policy = Policy::new();
+
+    async fn stored(core: &Core, key: &str) -> Option<u64> {
+        let bytes = core.raw(key).await?;
+        crate::envelope::decode(&bytes)
+            .and_then(|envelope| envelope.value())
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn a_write_through_stores_what_the_write_returned() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let written =
+            put::<u64, PlainMode>(&core, &key, &[], &POLICY, async { 3 }, Failure::never()).await;
+        assert_eq!(written, 3);
+        assert_eq!(stored(&core, &key).await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_write_through_overlapped_by_another_write_removes_the_key() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        put::<u64, PlainMode>(&core, &key, &[], &POLICY, async { 1 }, Failure::never()).await;
+        let overlapped = async {
+            // Another writer's invalidation lands while this write runs.
+            invalidate_key(&core, &key).await.expect("invalidated");
+            set(
+                &core,
+                &key,
+                Arc::from(&b"other"[..]),
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("set");
+            2
+        };
+        put::<u64, PlainMode>(&core, &key, &[], &POLICY, overlapped, Failure::never()).await;
+        assert_eq!(
+            core.raw(&key).await,
+            None,
+            "neither write can be known to be last"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_removes_the_key_and_returns_the_error() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        put::<u64, PlainMode>(&core, &key, &[], &POLICY, async { 1 }, Failure::never()).await;
+        let refused = put::<Result<u64, String>, ResultMode>(
+            &core,
+            &key,
+            &[],
+            &POLICY,
+            async { Err("refused".to_owned()) },
+            Failure::never(),
+        )
+        .await;
+        assert_eq!(refused, Err("refused".to_owned()));
+        assert_eq!(core.raw(&key).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_set_voids_the_loads_in_flight() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        let call = Call::new(&core, &key, &[], &POLICY);
+        let sharing = Sharing::nothing();
+        let Joined::Load(fill) = join::<u64, PlainMode>(&call, &sharing, false).await else {
+            panic!("a lone miss loads")
+        };
+        let bytes = crate::envelope::encode(&9u64, Duration::from_secs(60), Duration::ZERO)
+            .expect("encoded");
+        set(&core, &key, bytes.into(), Duration::from_secs(60))
+            .await
+            .expect("set");
+        load::<u64, PlainMode, _>(fill, async { 1 }, &sharing).await;
+        assert_eq!(
+            stored(&core, &key).await,
+            Some(9),
+            "the older load did not overwrite"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_after_a_failed_write_does_nothing() {
+        let core = Core::for_tests();
+        let key = core.full_key("k");
+        put::<u64, PlainMode>(&core, &key, &[], &POLICY, async { 1 }, Failure::never()).await;
+        let failed = invalidate_after_result(
+            &core,
+            vec![key.clone()],
+            vec![],
+            &POLICY,
+            async { Err::<(), _>("refused") },
+            Failure::never(),
+        )
+        .await;
+        assert_eq!(failed, Err("refused"));
+        assert_eq!(stored(&core, &key).await, Some(1));
+        invalidate_after(
+            &core,
+            vec![key.clone()],
+            vec![],
+            &POLICY,
+            async {},
+            Failure::never(),
+        )
+        .await;
+        assert_eq!(core.raw(&key).await, None);
+    }
+}
