@@ -666,9 +666,11 @@ fn milliseconds(
         Expr::Lit(ExprLit {
             lit: Lit::Str(text),
             ..
-        }) => parse_duration(&text.value()).map_err(|reason| {
-            format!("invalid duration {:?} for `{name}`: {reason}", text.value())
-        }),
+        }) => cachemacro_duration::parse(&text.value())
+            .map(|duration| duration.as_millis() as u64)
+            .map_err(|reason| {
+                format!("invalid duration {:?} for `{name}`: {reason}", text.value())
+            }),
         Expr::Lit(ExprLit {
             lit: Lit::Int(_), ..
         })
@@ -696,169 +698,13 @@ fn milliseconds(
     None
 }
 
-/// Parses a duration string such as `"90s"`, `"1h30m"` or `"1s500ms"` into milliseconds.
-///
-/// Each unit (`d`, `h`, `m`, `s`, `ms`) follows a whole number, appears at most once, and the
-/// units come largest first, so every duration has one spelling.
-fn parse_duration(text: &str) -> Result<u64, String> {
-    const UNITS: [(&str, u64); 5] = [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    const EXAMPLE: &str = "write a number and a unit for each of d, h, m, s, ms, largest first, \
-                           like \"1h30m\" or \"1s500ms\"";
-    if text.is_empty() {
-        return Err(format!("the duration is empty; {EXAMPLE}"));
-    }
-    let mut total: u64 = 0;
-    // Units still allowed: those after the last one used.
-    let mut allowed = &UNITS[..];
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("expected a number at {rest:?}; {EXAMPLE}"));
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit = unit_prefix(tail);
-        if unit.is_empty() {
-            return Err(format!("`{number}` has no unit; {EXAMPLE}"));
-        }
-        let Some(position) = allowed.iter().position(|(known, _)| *known == unit) else {
-            return Err(if UNITS.iter().any(|(known, _)| *known == unit) {
-                format!("unit `{unit}` is repeated or out of order; {EXAMPLE}")
-            } else {
-                format!("unknown unit `{unit}`; {EXAMPLE}")
-            });
-        };
-        let millis_per_unit = allowed[position].1;
-        allowed = &allowed[position + 1..];
-        total = number
-            .parse::<u64>()
-            .ok()
-            .and_then(|count| count.checked_mul(millis_per_unit))
-            .and_then(|millis| total.checked_add(millis))
-            .ok_or_else(|| "the duration is too large".to_owned())?;
-        rest = &tail[unit.len()..];
-    }
-    Ok(total)
-}
-
-/// The unit at the start of `text`: its leading ASCII letters, or else its first character, so
-/// that `"1.5h"` reports the unit `.`.
-fn unit_prefix(text: &str) -> &str {
-    let letters = text
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let end = match letters {
-        0 => text.chars().next().map_or(0, char::len_utf8),
-        letters => letters,
-    };
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use quote::quote;
 
     #[test]
-    fn single_units() {
-        assert_eq!(parse_duration("90s"), Ok(90_000));
-        assert_eq!(parse_duration("5m"), Ok(300_000));
-        assert_eq!(parse_duration("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration("2d"), Ok(172_800_000));
-        assert_eq!(parse_duration("250ms"), Ok(250));
-        assert_eq!(parse_duration("0s"), Ok(0));
-        assert_eq!(parse_duration("0ms"), Ok(0));
-    }
-
-    #[test]
-    fn combined_units_largest_first() {
-        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration("1d2h3m4s"), Ok(93_784_000));
-        assert_eq!(parse_duration("1d4s"), Ok(86_404_000));
-        assert_eq!(parse_duration("1s500ms"), Ok(1_500));
-        assert_eq!(parse_duration("1m5ms"), Ok(60_005));
-        assert_eq!(parse_duration("1d2h3m4s5ms"), Ok(93_784_005));
-    }
-
-    #[test]
-    fn milliseconds_are_a_unit_of_their_own() {
-        // `m` then `s` is minutes then seconds; `ms` only follows a number directly.
-        assert_eq!(parse_duration("1m1s"), Ok(61_000));
-        assert_eq!(parse_duration("1500ms"), Ok(1_500));
-        assert!(parse_duration("500ms1s")
-            .unwrap_err()
-            .starts_with("unit `s` is repeated or out of order"));
-        assert!(parse_duration("1ms1ms")
-            .unwrap_err()
-            .starts_with("unit `ms` is repeated or out of order"));
-        assert!(parse_duration("5msec")
-            .unwrap_err()
-            .starts_with("unknown unit `msec`"));
-        assert!(parse_duration("5mss")
-            .unwrap_err()
-            .starts_with("unknown unit `mss`"));
-    }
-
-    #[test]
-    fn repeated_or_unordered_units() {
-        assert!(parse_duration("30m1h")
-            .unwrap_err()
-            .starts_with("unit `h` is repeated"));
-        assert!(parse_duration("1m1m")
-            .unwrap_err()
-            .starts_with("unit `m` is repeated"));
-    }
-
-    #[test]
-    fn malformed_durations() {
-        assert!(parse_duration("")
-            .unwrap_err()
-            .starts_with("the duration is empty"));
-        assert!(parse_duration("90")
-            .unwrap_err()
-            .starts_with("`90` has no unit"));
-        assert!(parse_duration("h")
-            .unwrap_err()
-            .starts_with("expected a number"));
-        assert!(parse_duration("5x")
-            .unwrap_err()
-            .starts_with("unknown unit `x`"));
-        assert!(parse_duration("1h 30m")
-            .unwrap_err()
-            .starts_with("expected a number at \" 30m\""));
-        assert!(parse_duration("-5s")
-            .unwrap_err()
-            .starts_with("expected a number"));
-        assert!(parse_duration("1.5h")
-            .unwrap_err()
-            .starts_with("unknown unit `.`"));
-        assert!(parse_duration("5µs")
-            .unwrap_err()
-            .starts_with("unknown unit `µ`"));
-    }
-
-    #[test]
-    fn overflow() {
-        assert_eq!(
-            parse_duration("99999999999999999999ms"),
-            Err("the duration is too large".to_owned())
-        );
-        assert_eq!(
-            parse_duration("213503982334602d"),
-            Err("the duration is too large".to_owned())
-        );
-        assert_eq!(
-            parse_duration("18446744073709552s"),
-            Err("the duration is too large".to_owned())
-        );
+    fn whole_seconds_too_large() {
         assert_eq!(
             error_messages(quote!(ttl = 18446744073709552)),
             ["`ttl` is too large"]
