@@ -344,7 +344,7 @@ impl CacheBuilder {
     }
 
     /// Whether the connection to Redis sets TCP_NODELAY (default:
-    /// [`DEFAULT_TCP_NODELAY`](crate::backend::DEFAULT_TCP_NODELAY)). A
+    /// [`DEFAULT_TCP_NODELAY`](crate::DEFAULT_TCP_NODELAY)). A
     /// `tcp_nodelay=true|false` parameter in the URL wins over this. See README's performance
     /// section for what each costs.
     pub fn tcp_nodelay(mut self, on: bool) -> Self {

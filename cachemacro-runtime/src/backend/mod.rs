@@ -2,7 +2,9 @@
 //!
 //! Both backends store opaque envelopes (see [`crate::envelope`]) under full keys (prefix
 //! included) and are held to the same behaviour by one conformance suite. The cache names every
-//! key it hands a backend (see [`FillKeys`]); backends only store.
+//! key it hands a backend (see [`FillKeys`]); backends only store. [`Backend`] is not for other
+//! crates to implement: the cache dispatches over these two statically, so that a hit pays no
+//! virtual call.
 //!
 //! Beside each entry key live, in the same Redis Cluster hash slot:
 //! - its *version*: a random token created by the first fill that finds none, read when a fill
