@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, Found};
-use crate::call::Call;
+use crate::call::{Call, Request};
 use crate::core::{with_backend, Core, Step, Store};
 use crate::envelope::{self, Envelope};
 use crate::error::Error;
@@ -43,13 +43,15 @@ where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
-    let call = Call::new(core, key, tags, policy);
-    match failure.converter(core.on_cache_error, policy) {
-        None => serve::<R, M, L>(call, loader, sharing, None).await,
-        Some(convert) => {
-            let served = serve::<R, M, L>(call, loader, sharing, Some(convert));
-            failing_on_faults(Some(convert), served).await
-        }
+    let convert = failure.converter(core.on_cache_error, policy);
+    let request = Request {
+        call: Call::new(core, key, tags, policy),
+        sharing,
+        convert,
+    };
+    match convert {
+        None => serve::<R, M, L>(request, loader).await,
+        Some(_) => failing_on_faults(convert, serve::<R, M, L>(request, loader)).await,
     }
 }
 
@@ -59,17 +61,16 @@ where
 /// This loop and the decoding of the value are all of the hit path that is generic: the read
 /// itself is not. The loop is generic over the loader, which for an erased one (see
 /// `loader.rs`) leaves it shared by every function that returns the same type.
-async fn serve<R, M, L>(
-    call: Call<'_>,
-    loader: L,
-    sharing: Sharing<R>,
-    convert: Option<fn(Error) -> R>,
-) -> R
+async fn serve<R, M, L>(request: Request<'_, R>, loader: L) -> R
 where
     M: Mode<R> + 'static,
     L: Loader<R>,
 {
-    let call = &call;
+    let Request {
+        call,
+        sharing,
+        convert,
+    } = &request;
     loop {
         let read = read(call).await;
         let offline = match read.verdict {
@@ -98,7 +99,7 @@ where
         if let (Some(convert), Some(error)) = (convert, current_fault()) {
             return convert(error);
         }
-        let fill = match join::<R, M>(call, &sharing, offline).await {
+        let fill = match join::<R, M>(call, sharing, offline).await {
             Joined::Outcome(outcome) => return outcome,
             // The load this call waited for may predate an invalidation: read again.
             Joined::Reread => continue,
@@ -107,7 +108,7 @@ where
         // The load's future can be several kilobytes (the body, the store). Inline, it would
         // make every call's future that size, and a hit would pay for moving it; boxed, it costs
         // one allocation per miss, next to a database load.
-        return Box::pin(load::<R, M, L::Load>(fill, loader.start(), &sharing)).await;
+        return Box::pin(load::<R, M, L::Load>(fill, loader.start(), sharing)).await;
     }
 }
 

@@ -69,7 +69,8 @@ impl Breaker {
         if open_until == 0 {
             return Admission::Send;
         }
-        if self.now_micros() >= open_until && !self.probing.swap(true, Relaxed) {
+        // Stored one past the deadline (see `open_until`).
+        if self.now_micros() + 1 >= open_until && !self.probing.swap(true, Relaxed) {
             return Admission::Probe;
         }
         self.skips.fetch_add(1, Relaxed);
@@ -120,8 +121,9 @@ impl Breaker {
     }
 
     fn open_until(&self, micros: u64) {
-        // 0 means closed, so an opening at the epoch itself is pushed by a microsecond.
-        self.open_until_micros.store(micros.max(1), Relaxed);
+        // 0 means closed, so the deadline is stored one past itself: an opening at the epoch
+        // with no cool-down admits a probe at once.
+        self.open_until_micros.store(micros + 1, Relaxed);
     }
 
     fn now_micros(&self) -> u64 {

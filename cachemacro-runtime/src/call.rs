@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{FillKeys, VERSION_TTL};
 use crate::core::Core;
+use crate::error::Error;
 use crate::key::Key;
+use crate::outcome::Sharing;
 use crate::policy::Policy;
 
 /// How much longer than its entries a tag's epoch lives: a sliding entry outlives its fill, and
@@ -76,4 +78,13 @@ impl<'a> Call<'a> {
     pub(crate) fn epoch_ttl(&self) -> Duration {
         self.policy.retention(self.ttl()) + VERSION_TTL + EPOCH_MARGIN
     }
+}
+
+/// A call of a cached function and what its return type `R` decides: how a failed load is
+/// shared with the callers waiting on it, and, with `on_cache_error = "fail"`, how a cache fault
+/// becomes the call's result. The one value the hit loop is handed.
+pub(crate) struct Request<'a, R> {
+    pub(crate) call: Call<'a>,
+    pub(crate) sharing: Sharing<R>,
+    pub(crate) convert: Option<fn(Error) -> R>,
 }
