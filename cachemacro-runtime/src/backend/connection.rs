@@ -107,7 +107,7 @@ impl Connection {
     /// The command on `handle` failed with `error`: when that means its connection is dead, drops
     /// the connection (unless already replaced) and makes sure a reconnect runs.
     pub(crate) fn failed(&self, handle_generation: u64, error: &redis::RedisError) {
-        if !(error.is_unrecoverable_error() || error.is_io_error()) {
+        if !is_lost(error) {
             return;
         }
         let shared = &self.shared;
@@ -197,6 +197,14 @@ impl Connection {
             runtime.spawn(reconnect(guard));
         }
     }
+}
+
+/// Whether a command's error means that its connection is dead: an I/O error (dropped, reset,
+/// refused). Not a reply that did not convert to the type asked for, which redis-rs counts among
+/// the errors to reconnect on (`ErrorKind::Parse`) though the connection is fine, nor a server's
+/// error reply.
+fn is_lost(error: &redis::RedisError) -> bool {
+    error.is_io_error()
 }
 
 /// The right to run the one reconnect task; clears the flag when dropped.
@@ -323,6 +331,19 @@ mod tests {
             }
         });
         silent
+    }
+
+    #[test]
+    fn only_an_io_error_loses_the_connection() {
+        let io = |kind| redis::RedisError::from(std::io::Error::from(kind));
+        assert!(is_lost(&io(std::io::ErrorKind::BrokenPipe)));
+        assert!(is_lost(&io(std::io::ErrorKind::UnexpectedEof)));
+        let unconverted = redis::from_redis_value::<i64>(redis::Value::BulkString(b"x".to_vec()))
+            .map_err(redis::RedisError::from)
+            .unwrap_err();
+        assert!(!is_lost(&unconverted));
+        let refused = redis::RedisError::from((redis::ErrorKind::Client, "refused"));
+        assert!(!is_lost(&refused));
     }
 
     #[tokio::test]
