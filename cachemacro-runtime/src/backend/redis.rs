@@ -118,9 +118,10 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
 
 /// A Redis server reached through one redis-rs `MultiplexedConnection`.
 ///
-/// The connection is made in the background and re-made there after a drop: while there is
-/// none, commands fail at once, so a server that is down at start or restarts later costs
-/// callers at most the operation timeout per command.
+/// The connection is made in the background and re-made there after a drop. Commands wait for
+/// the first attempt to connect, within the operation timeout; after it, while there is no
+/// connection they fail at once. A server that is down at start or restarts later costs callers
+/// at most the operation timeout per command.
 #[derive(Clone)]
 pub struct RedisBackend {
     connection: Connection,
