@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cachemacro_runtime::backend::{Backend, RedisBackend};
 use cachemacro_runtime::{cache_invalidate, cache_put, cached, Cache, Error, OnCacheError};
 use cachemacro_tests::RedisServer;
 
@@ -105,6 +106,133 @@ async fn a_server_killed_mid_load_and_restarted_costs_callers_nothing() {
         "the load kept running through the outage: {calls_while_down} calls while down"
     );
     println!("hits again {back_after:?} after the restart; {stats:?}");
+}
+
+/// Under the cache, the connection: while the server is gone every command fails at once,
+/// however many there are, and one attempt at a time tries to reconnect; once the server is back,
+/// the connection is remade in the background and the next command succeeds. During the outage a
+/// listener that accepts and never answers holds the server's port, so that each attempt lasts
+/// its whole connect timeout and the attempts open at once can be counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_fails_fast_and_is_remade_by_one_attempt_at_a_time() {
+    let mut server = RedisServer::start();
+    let connect_timeout = Duration::from_secs(1);
+    // No breaker, so that every command reaches the connection; an operation timeout far beyond
+    // the connect timeout, so that a command waiting for an attempt would show.
+    let backend = RedisBackend::new(&server.url(), Duration::from_secs(10), connect_timeout)
+        .unwrap()
+        .with_circuit_breaker(None);
+    assert!(backend.warm_up(Duration::from_secs(10)).await);
+    let value: Arc<[u8]> = Arc::from(&b"value"[..]);
+    backend
+        .set("key", value, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.get("key").await.unwrap().as_deref(),
+        Some(&b"value"[..])
+    );
+
+    server.kill();
+    let silent = tokio::net::TcpListener::bind(("127.0.0.1", server.port()))
+        .await
+        .expect("the killed server's port");
+    let (accepted, open, most_open) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let acceptor = {
+        let (accepted, open, most_open) = (accepted.clone(), open.clone(), most_open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = silent.accept().await {
+                accepted.fetch_add(1, SeqCst);
+                most_open.fetch_max(open.fetch_add(1, SeqCst) + 1, SeqCst);
+                let open = Arc::clone(&open);
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut buffer = [0; 256];
+                    while matches!(socket.read(&mut buffer).await, Ok(read) if read > 0) {}
+                    open.fetch_sub(1, SeqCst);
+                });
+            }
+        })
+    };
+
+    let down_until = Instant::now() + 2 * connect_timeout;
+    let (mut calls, mut slowest) = (0, Duration::ZERO);
+    while Instant::now() < down_until {
+        let wave: Vec<_> = (0..64)
+            .map(|_| {
+                let backend = backend.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let result = backend.get("key").await;
+                    (result, started.elapsed())
+                })
+            })
+            .collect();
+        for call in wave {
+            let (result, took) = call.await.unwrap();
+            let error = result.expect_err("the server is down");
+            assert!(error.is_unavailable(), "{error:?}");
+            slowest = slowest.max(took);
+            calls += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Far below the connect timeout, which a command waiting for an attempt would have paid.
+    assert!(
+        slowest < connect_timeout / 2,
+        "a command waited {slowest:?} for a server that was down"
+    );
+    assert!(
+        accepted.load(SeqCst) >= 1,
+        "no attempt to reconnect reached the port"
+    );
+    assert_eq!(
+        most_open.load(SeqCst),
+        1,
+        "attempts to reconnect ran at once ({} in all, for {calls} failed commands)",
+        accepted.load(SeqCst)
+    );
+
+    acceptor.abort();
+    let _ = acceptor.await;
+    server.restart();
+    // Nobody calls until the connection is back: the reconnect does not need callers.
+    let admin = server.connection().await;
+    let clients = || {
+        let mut admin = admin.clone();
+        async move {
+            let list: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            list.lines().count()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while clients().await < 2 {
+        assert!(Instant::now() < deadline, "no reconnect within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Connected: the handshake that follows takes one round trip.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        backend.get("key").await.expect("reconnected"),
+        None,
+        "the restarted server is empty"
+    );
+    for _ in 0..10 {
+        backend.get("key").await.expect("reconnected");
+    }
+    assert_eq!(
+        clients().await,
+        2,
+        "one connection of the backend's, and ours"
+    );
 }
 
 /// Polls `condition` until it holds; the deadline is far beyond what a busy machine needs.

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 
+mod connection;
 mod memory;
 pub(crate) mod redis;
 

@@ -1,4 +1,5 @@
-//! The Redis backend: one multiplexed, reconnecting connection, every command bounded in time.
+//! The Redis backend: one multiplexed, reconnecting connection (`connection.rs`), every command
+//! bounded in time.
 //! Operations that must be atomic are Lua scripts over keys of one hash slot; a tag's epoch lives
 //! in a slot of its own, so it is read by a command of its own in the same pipeline.
 
@@ -6,10 +7,11 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo, Script, ServerErrorKind};
+use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, Script, ServerErrorKind};
 
+use super::connection::Connection;
 use super::{
     new_token, Backend, Begin, Epochs, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL,
 };
@@ -114,13 +116,15 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// A Redis server reached through a redis-rs `ConnectionManager`.
+/// A Redis server reached through one redis-rs `MultiplexedConnection`.
 ///
-/// The connection is made lazily and re-made in the background after a drop, so a server that
-/// is down at start or restarts later costs callers at most the operation timeout per command.
+/// The connection is made in the background and re-made there after a drop. Commands wait for
+/// the first attempt to connect, within the operation timeout; after it, while there is no
+/// connection they fail at once. A server that is down at start or restarts later costs callers
+/// at most the operation timeout per command.
 #[derive(Clone)]
 pub struct RedisBackend {
-    connection: ConnectionManager,
+    connection: Connection,
     operation_timeout: Duration,
     breaker: Arc<Breaker>,
 }
@@ -188,14 +192,11 @@ impl RedisBackend {
             .map_err(invalid)?
             .set_tcp_settings(TcpSettings::default().set_nodelay(nodelay));
         let client = redis::Client::open(info).map_err(invalid)?;
-        // No response timeout of redis-rs's own: `run` bounds every command, connection included.
-        let config = ConnectionManagerConfig::new()
+        // No response timeout of redis-rs's own: `run` bounds every command.
+        let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(None)
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+            .set_response_timeout(None);
+        let connection = Connection::new(client, config);
         Ok(Self {
             connection,
             operation_timeout,
@@ -217,28 +218,48 @@ impl RedisBackend {
         self.breaker.stats()
     }
 
-    /// Opens the connection now, waiting at most `wait`; failure is not an error, since the
-    /// cache works without the server and reconnects when it appears.
+    /// Opens the connection now, waiting at most `wait` for an attempt to connect and a `PING`;
+    /// failure is not an error, since the cache works without the server and reconnects when it
+    /// appears.
     pub async fn warm_up(&self, wait: Duration) -> bool {
-        let ping = redis::cmd("PING");
-        let mut connection = self.connection.clone();
-        matches!(
-            tokio::time::timeout(wait, ping.query_async::<()>(&mut connection)).await,
-            Ok(Ok(()))
-        )
+        let ping = async {
+            let mut connection = self.connection.ready().await?.connection;
+            query::<()>(&mut connection, &redis::cmd("PING"))
+                .await
+                .map_err(Error::from)
+        };
+        matches!(tokio::time::timeout(wait, ping).await, Ok(Ok(())))
     }
 
-    /// Sends `command` unless the breaker is open, bounded by the operation timeout.
-    async fn run<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+    /// Sends a command unless the breaker is open, bounded by the operation timeout: `command`
+    /// gets the connection to send it on.
+    async fn run<T, F>(&self, command: impl FnOnce(MultiplexedConnection) -> F) -> Result<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         let Some(pass) = self.breaker.pass() else {
             return Err(Error::new(ErrorKind::CircuitOpen, ""));
         };
-        let result = match tokio::time::timeout(self.operation_timeout, command).await {
-            Ok(result) => result.map_err(Error::from),
+        let result = match tokio::time::timeout(self.operation_timeout, self.send(command)).await {
+            Ok(result) => result,
             Err(_) => Err(Error::new(ErrorKind::Timeout, "")),
         };
         pass.record(result.as_ref().is_err_and(Error::is_unavailable));
         result
+    }
+
+    /// Runs `command` on the current connection, which is dropped (and re-made in the
+    /// background) when the command finds it dead.
+    async fn send<T, F>(&self, command: impl FnOnce(MultiplexedConnection) -> F) -> Result<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let handle = self.connection.get().await?;
+        let generation = handle.generation();
+        command(handle.connection).await.map_err(|error| {
+            self.connection.failed(generation, &error);
+            Error::from(error)
+        })
     }
 
     /// Runs `pipeline`, which invokes `scripts`; when the server does not know them (after a
@@ -248,8 +269,7 @@ impl RedisBackend {
         pipeline: &redis::Pipeline,
         scripts: &[&Script],
     ) -> Result<T> {
-        let mut connection = self.connection.clone();
-        self.run(async {
+        self.run(|mut connection| async move {
             match pipeline.query_async(&mut connection).await {
                 Err(error)
                     if error.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
@@ -264,6 +284,16 @@ impl RedisBackend {
         })
         .await
     }
+}
+
+/// Sends `command` and converts its reply, as `Cmd::query_async` does, without the boxed future
+/// of redis-rs's `ConnectionLike`: one allocation less per command.
+async fn query<T: FromRedisValue>(
+    connection: &mut MultiplexedConnection,
+    command: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    let reply = connection.send_packed_command(command).await?;
+    Ok(redis::from_redis_value(reply.extract_error()?)?)
 }
 
 /// `GET key`, its buffers sized up front: `redis::cmd` starts from an empty buffer and grows it
@@ -340,8 +370,7 @@ impl Backend for RedisBackend {
     type Bytes = Vec<u8>;
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let mut connection = self.connection.clone();
-        self.run(get_command(key).query_async(&mut connection))
+        self.run(|mut connection| async move { query(&mut connection, &get_command(key)).await })
             .await
     }
 
@@ -360,8 +389,9 @@ impl Backend for RedisBackend {
             (true, Some(ttl)) => {
                 let mut command = redis::cmd("GETEX");
                 command.arg(key).arg("PX").arg(millis(ttl));
-                let mut connection = self.connection.clone();
-                let entry = self.run(command.query_async(&mut connection)).await?;
+                let entry = self
+                    .run(|mut connection| async move { query(&mut connection, &command).await })
+                    .await?;
                 Ok(Found {
                     entry,
                     epochs: Epochs::new(),
@@ -378,8 +408,7 @@ impl Backend for RedisBackend {
                 for tag in tags {
                     pipeline.cmd("GET").arg(tag.as_ref());
                 }
-                let mut connection = self.connection.clone();
-                self.run(async {
+                self.run(|mut connection| async move {
                     let reply = pipeline.query_async(&mut connection).await?;
                     Ok(split_read(reply)?)
                 })
@@ -389,24 +418,26 @@ impl Backend for RedisBackend {
     }
 
     async fn shorten(&self, key: &str, ttl: Duration) -> Result<()> {
-        let mut connection = self.connection.clone();
         let mut command = redis::cmd("PEXPIRE");
         command.arg(key).arg(millis(ttl)).arg("LT");
-        let _: i64 = self.run(command.query_async(&mut connection)).await?;
+        let _: i64 = self
+            .run(|mut connection| async move { query(&mut connection, &command).await })
+            .await?;
         Ok(())
     }
 
     async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
-        let mut connection = self.connection.clone();
         let mut command = redis::cmd("SET");
         command.arg(key).arg(&*value).arg("PX").arg(millis(ttl));
-        self.run(command.query_async(&mut connection)).await
+        self.run(|mut connection| async move { query(&mut connection, &command).await })
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("DEL");
+        command.arg(key);
         let removed: u64 = self
-            .run(redis::cmd("DEL").arg(key).query_async(&mut connection))
+            .run(|mut connection| async move { query(&mut connection, &command).await })
             .await?;
         Ok(removed > 0)
     }
@@ -488,21 +519,18 @@ impl Backend for RedisBackend {
     async fn unlock(&self, lock: &str, token: &str) -> Result<()> {
         let mut invocation = UNLOCK.key(lock);
         invocation.arg(token);
-        let mut connection = self.connection.clone();
-        let _: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        let _: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
         Ok(())
     }
 
     async fn invalidate(&self, entry: &str, version: &str) -> Result<()> {
         // A plain `DEL`: it needs no memory, so it works on a full server under `noeviction`.
-        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("DEL");
+        command.arg(entry).arg(version);
         let _: i64 = self
-            .run(
-                redis::cmd("DEL")
-                    .arg(entry)
-                    .arg(version)
-                    .query_async(&mut connection),
-            )
+            .run(|mut connection| async move { query(&mut connection, &command).await })
             .await?;
         Ok(())
     }
@@ -520,8 +548,9 @@ impl Backend for RedisBackend {
             .arg(&*value.bytes)
             .arg(millis(value.ttl))
             .arg(expected.map(|token| token.to_string()).unwrap_or_default());
-        let mut connection = self.connection.clone();
-        let stored: i64 = self.run(invocation.invoke_async(&mut connection)).await?;
+        let stored: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
         Ok(stored == 1)
     }
 
@@ -536,9 +565,10 @@ impl Backend for RedisBackend {
     }
 
     async fn invalidate_tag(&self, tag: &str) -> Result<()> {
-        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("DEL");
+        command.arg(tag);
         let _: i64 = self
-            .run(redis::cmd("DEL").arg(tag).query_async(&mut connection))
+            .run(|mut connection| async move { query(&mut connection, &command).await })
             .await?;
         Ok(())
     }
