@@ -140,8 +140,7 @@ where
     crate::write::put::<Option<T>, OptionMode>(&cache.core, key, tags, policy, body, failure).await
 }
 
-/// Runs a function that returns `Result`; after `Ok`, removes `keys` and invalidates `tags`.
-/// After `Err` it does nothing: the database did not change.
+/// `#[cache_invalidate]` on a function returning `Result`: invalidates only after `Ok`.
 pub async fn invalidate_after_result<T, E>(
     cache: &Cache,
     keys: Vec<String>,
@@ -153,7 +152,7 @@ pub async fn invalidate_after_result<T, E>(
     crate::write::invalidate_after_result(&cache.core, keys, tags, policy, body, failure).await
 }
 
-/// Runs a function; afterwards removes `keys` and invalidates `tags`.
+/// `#[cache_invalidate]` on any other function: invalidates after it returns.
 pub async fn invalidate_after<R>(
     cache: &Cache,
     keys: Vec<String>,

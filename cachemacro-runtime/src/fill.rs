@@ -767,6 +767,15 @@ fn usable(
         && decodes(bytes)
 }
 
+/// Joins the single flight for `call` as its leader, for the engine's unit tests.
+#[cfg(test)]
+pub(crate) async fn lead_for_tests<'a>(call: &'a Call<'a>) -> Fill<'a> {
+    match join::<u64, crate::outcome::PlainMode>(call, &Sharing::nothing(), false).await {
+        Joined::Load(fill) => fill,
+        _ => panic!("a lone miss loads"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -785,11 +794,8 @@ mod tests {
 
     /// Joins the single flight for `call` and, as its leader, loads `value`.
     async fn lead_and_load(call: &Call<'_>, value: u64) -> u64 {
-        let sharing = Sharing::nothing();
-        match join::<u64, PlainMode>(call, &sharing, false).await {
-            Joined::Load(fill) => load::<u64, PlainMode, _>(fill, async { value }, &sharing).await,
-            _ => panic!("a lone miss loads"),
-        }
+        let fill = lead_for_tests(call).await;
+        load::<u64, PlainMode, _>(fill, async { value }, &Sharing::nothing()).await
     }
 
     #[tokio::test]
@@ -819,9 +825,7 @@ mod tests {
         let key = core.full_key("k");
         let call = Call::new(&core, &key, &[], &POLICY);
         let sharing = Sharing::nothing();
-        let Joined::Load(fill) = join::<u64, PlainMode>(&call, &sharing, false).await else {
-            panic!("a lone miss loads")
-        };
+        let fill = lead_for_tests(&call).await;
         crate::invalidate::invalidate_key(&core, &key)
             .await
             .expect("invalidated");

@@ -193,7 +193,7 @@ pub(crate) async fn set(core: &Core, key: &str, bytes: Arc<[u8]>, ttl: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fill::{join, load, Joined};
+    use crate::fill::{lead_for_tests, load};
     use crate::outcome::{PlainMode, ResultMode, Sharing};
 
     const POLICY: Policy = Policy::new();
@@ -264,16 +264,13 @@ mod tests {
         let core = Core::for_tests();
         let key = core.full_key("k");
         let call = Call::new(&core, &key, &[], &POLICY);
-        let sharing = Sharing::nothing();
-        let Joined::Load(fill) = join::<u64, PlainMode>(&call, &sharing, false).await else {
-            panic!("a lone miss loads")
-        };
+        let fill = lead_for_tests(&call).await;
         let bytes = crate::envelope::encode(&9u64, Duration::from_secs(60), Duration::ZERO)
             .expect("encoded");
         set(&core, &key, bytes.into(), Duration::from_secs(60))
             .await
             .expect("set");
-        load::<u64, PlainMode, _>(fill, async { 1 }, &sharing).await;
+        load::<u64, PlainMode, _>(fill, async { 1 }, &Sharing::nothing()).await;
         assert_eq!(
             stored(&core, &key).await,
             Some(9),
