@@ -161,12 +161,16 @@ fn run(
 }
 
 /// What `#[cached]` and `#[cache_put]` start with, both being about one entry: the runtime's
-/// path, the statements that bind the policy, the cache, the entry's key and its tags, and the
-/// stored type with `impl Trait` erased so it can be written inside the body.
+/// path, the checks of the return type and the statements that bind the policy, the cache, the
+/// entry's key and its tags, the stored type with `impl Trait` erased so it can be written inside
+/// the body, and the fault conversion.
 pub(super) struct Entry {
     pub(super) private: TokenStream,
+    /// The compile-time checks of the return type, then the bindings.
     pub(super) bindings: TokenStream,
     pub(super) output: Type,
+    /// How a cache fault becomes the function's result, probed on its return type.
+    pub(super) failure: TokenStream,
     cache: Ident,
     key: Ident,
     tags: Ident,
@@ -182,16 +186,22 @@ impl Entry {
         let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
         let let_tags = let_tags(args, func, &private, &cache, &tags);
         let policy = policy(args, func.returns, &private);
+        let output = erase_impl_trait(&func.output);
+        let can_store = assert_cacheable(&private, func);
+        let can_fail = assert_can_fail(args, &private, func);
         let bindings = quote! {
+            #can_store
+            #can_fail
             static __CACHEMACRO_POLICY: #private::Policy = #policy;
             let #cache = #cache_init;
             let #key = #key_init;
             #let_tags
         };
         Entry {
+            failure: failure(&private, &output),
             private,
             bindings,
-            output: erase_impl_trait(&func.output),
+            output,
             cache,
             key,
             tags,
@@ -213,6 +223,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         private,
         bindings,
         output,
+        failure,
         ..
     } = &entry;
     let cached = by_return("cached", func.returns);
@@ -240,9 +251,6 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         use #private::{ShareByClone as _, ShareNothing as _};
         (&#private::SharingProbe::<#output>::new()).sharing()
     }};
-    let failure = failure(private, output);
-    let can_fail = assert_can_fail(args, private, func);
-    let can_store = assert_cacheable(private, func);
     let guard = companions::trait_impl_guard(
         args,
         func,
@@ -261,8 +269,6 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     });
     let caching = quote! {
         #guard
-        #can_store
-        #can_fail
         #bindings
         let mut #loader_local = #loader;
         #call

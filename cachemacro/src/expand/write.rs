@@ -79,8 +79,8 @@ use quote::quote;
 
 use super::key::{self, Start};
 use super::{
-    assert_cacheable, assert_can_fail, body_future, bound, by_return, cache_init, erase_impl_trait,
-    failure, local, on_cache_error, private_path, runtime_call, with_body, Entry,
+    assert_can_fail, body_future, bound, by_return, cache_init, erase_impl_trait, failure, local,
+    on_cache_error, private_path, runtime_call, with_body, Entry,
 };
 use crate::ast::{Function, Returns};
 use crate::attr::Args;
@@ -91,13 +91,11 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
         private,
         bindings,
         output,
+        failure,
         ..
     } = &entry;
     let put = by_return("put", func.returns);
     let body_future = body_future(func, output);
-    let failure = failure(private, output);
-    let can_fail = assert_can_fail(args, private, func);
-    let can_store = assert_cacheable(private, func);
     // For a `Result`, its error type `E`; the body is an `impl Future` parameter.
     let inferred = usize::from(func.returns == Returns::Result);
     let arguments = entry.arguments();
@@ -110,8 +108,6 @@ pub(super) fn cache_put(args: &Args, func: &Function) -> TokenStream {
         quote!(#arguments #body_future, #failure,),
     );
     let statements = quote! {
-        #can_store
-        #can_fail
         #bindings
         #call
     };
