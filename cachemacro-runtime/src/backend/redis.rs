@@ -262,6 +262,12 @@ impl RedisBackend {
         })
     }
 
+    /// Sends one plain command and converts its reply (see [`run`](Self::run)).
+    async fn command<T: FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
+        self.run(|mut connection| async move { query(&mut connection, command).await })
+            .await
+    }
+
     /// Runs `pipeline`, which invokes `scripts`; when the server does not know them (after a
     /// restart or `SCRIPT FLUSH`), loads them and runs it once more. One round trip otherwise.
     async fn query_pipeline<T: redis::FromRedisValue>(
@@ -389,9 +395,7 @@ impl Backend for RedisBackend {
             (true, Some(ttl)) => {
                 let mut command = redis::cmd("GETEX");
                 command.arg(key).arg("PX").arg(millis(ttl));
-                let entry = self
-                    .run(|mut connection| async move { query(&mut connection, &command).await })
-                    .await?;
+                let entry = self.command(&command).await?;
                 Ok(Found {
                     entry,
                     epochs: Epochs::new(),
@@ -420,25 +424,20 @@ impl Backend for RedisBackend {
     async fn shorten(&self, key: &str, ttl: Duration) -> Result<()> {
         let mut command = redis::cmd("PEXPIRE");
         command.arg(key).arg(millis(ttl)).arg("LT");
-        let _: i64 = self
-            .run(|mut connection| async move { query(&mut connection, &command).await })
-            .await?;
+        let _: i64 = self.command(&command).await?;
         Ok(())
     }
 
     async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
         let mut command = redis::cmd("SET");
         command.arg(key).arg(&*value).arg("PX").arg(millis(ttl));
-        self.run(|mut connection| async move { query(&mut connection, &command).await })
-            .await
+        self.command(&command).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut command = redis::cmd("DEL");
         command.arg(key);
-        let removed: u64 = self
-            .run(|mut connection| async move { query(&mut connection, &command).await })
-            .await?;
+        let removed: u64 = self.command(&command).await?;
         Ok(removed > 0)
     }
 
@@ -529,9 +528,7 @@ impl Backend for RedisBackend {
         // A plain `DEL`: it needs no memory, so it works on a full server under `noeviction`.
         let mut command = redis::cmd("DEL");
         command.arg(entry).arg(version);
-        let _: i64 = self
-            .run(|mut connection| async move { query(&mut connection, &command).await })
-            .await?;
+        let _: i64 = self.command(&command).await?;
         Ok(())
     }
 
@@ -567,9 +564,7 @@ impl Backend for RedisBackend {
     async fn invalidate_tag(&self, tag: &str) -> Result<()> {
         let mut command = redis::cmd("DEL");
         command.arg(tag);
-        let _: i64 = self
-            .run(|mut connection| async move { query(&mut connection, &command).await })
-            .await?;
+        let _: i64 = self.command(&command).await?;
         Ok(())
     }
 }
