@@ -168,6 +168,28 @@ async fn companions_of_a_default_key_reach_its_entry() {
     assert_eq!(PRICE_LOADS.load(SeqCst), 3);
 }
 
+#[cached(cache = cache, key = "label:<name>")]
+async fn label(cache: &Cache, name: &str) -> String {
+    name.to_uppercase()
+}
+
+#[tokio::test]
+async fn invalidate_companion_owns_its_key_and_acts_only_when_awaited() {
+    let cache = Cache::memory();
+    assert_eq!(label(&cache, "ada").await, "ADA");
+    let name = String::from("ada");
+    let invalidation: cachemacro_runtime::Invalidation = invalidate_label(&cache, &name);
+    drop(name);
+    assert_eq!(
+        cache.get::<String>("label:ada").await.unwrap().as_deref(),
+        Some("ADA"),
+        "nothing removed before the future runs"
+    );
+    // `Send + 'static`: spawned after the borrowed arguments are gone.
+    tokio::spawn(invalidation).await.unwrap().unwrap();
+    assert_eq!(cache.get::<String>("label:ada").await.unwrap(), None);
+}
+
 mod users {
     use super::*;
 

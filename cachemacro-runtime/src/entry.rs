@@ -2,8 +2,10 @@
 //! `#[cache_invalidate]` and the companions. Each takes the handle the function named and hands
 //! its core to the engine.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -164,12 +166,49 @@ pub async fn invalidate_after<R>(
     crate::write::invalidate_after(&cache.core, keys, tags, policy, body, failure).await
 }
 
-/// Removes the entry under the full `key` and voids its fills in flight, in this process and
-/// others. A failure is counted, logged, queued for replay, and returned. Boxed, so that the
-/// companions `invalidate_<fn>` and `refresh_<fn>` do not compile it again each.
-pub fn invalidate_key<'a>(
-    cache: &'a Cache,
-    key: &'a str,
-) -> Pin<Box<dyn Future<Output = crate::Result<()>> + Send + 'a>> {
-    crate::invalidate::invalidate_key(&cache.core, key)
+/// `invalidate_<fn>` and `refresh_<fn>`: removes the entry under the full `key` and voids its
+/// fills in flight, in this process and others. A failure is counted, logged, queued for replay,
+/// and returned. The companion is a plain fn returning this future, not an `async fn` of its
+/// own, so that it compiles no state machine per cached function.
+pub fn invalidation(cache: Cache, key: Key) -> Invalidation {
+    Invalidation(Box::pin(async move {
+        crate::invalidate::invalidate_key(&cache.core, &key).await
+    }))
+}
+
+/// The invalidation of one cached entry, which `invalidate_<fn>` returns: removes the entry and
+/// voids the loads of it in flight when awaited. It owns what it needs (`Send` and `'static`), so
+/// it can be spawned.
+///
+/// Fails with the cache's error if the entry could not be removed; the removal is then queued
+/// and retried in the background.
+///
+/// ```
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct User;
+/// #[cachemacro_runtime::cached(key = "user:<id>")]
+/// async fn get_user(id: u64) -> User {
+///     User
+/// }
+///
+/// # async fn run() -> cachemacro_runtime::Result<()> {
+/// let invalidation: cachemacro_runtime::Invalidation = invalidate_get_user(7);
+/// tokio::spawn(invalidation).await.expect("not cancelled")?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "an invalidation does nothing until it is awaited"]
+pub struct Invalidation(Pin<Box<dyn Future<Output = crate::Result<()>> + Send>>);
+
+impl Future for Invalidation {
+    type Output = crate::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(context)
+    }
+}
+
+impl fmt::Debug for Invalidation {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Invalidation")
+    }
 }

@@ -77,6 +77,7 @@ pub use cachemacro::{cache_invalidate, cache_put, cached};
 
 pub use crate::backend::{MemoryBackend, RedisBackend, DEFAULT_TCP_NODELAY};
 pub use crate::cache::{Cache, CacheBuilder};
+pub use crate::entry::Invalidation;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::on_cache_error::OnCacheError;
 pub use crate::stats::Stats;
@@ -88,7 +89,7 @@ pub mod __private {
     pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
     pub use crate::entry::{
         cached_option, cached_result, cached_value, invalidate_after, invalidate_after_result,
-        invalidate_key, put_option, put_result, put_value,
+        invalidation, put_option, put_result, put_value,
     };
     pub use crate::failure::{
         assert_can_fail, CanFail, FailByError, FailNever, Failure, FailureProbe,

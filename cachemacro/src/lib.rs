@@ -647,8 +647,12 @@ use proc_macro::TokenStream;
 /// # #[derive(Debug)]
 /// # struct DbError;
 /// # pub async fn get_user(_: u64) -> Result<User, DbError> { Ok(User) }
-/// pub async fn invalidate_get_user(id: u64) -> cachemacro_runtime::Result<()> {
-///     cache.delete(&format!("user:{id}")).await
+/// // In fact a named future, `cachemacro_runtime::Invalidation`, owning the key.
+/// pub fn invalidate_get_user(
+///     id: u64,
+/// ) -> impl std::future::Future<Output = cachemacro_runtime::Result<()>> + Send + 'static {
+///     let key = format!("user:{id}");
+///     async move { cache.delete(&key).await }
 /// }
 ///
 /// pub async fn refresh_get_user(id: u64) -> Result<User, DbError> {
@@ -932,10 +936,10 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// /// Removes the entry that `get_user` cached for these arguments, so that its next call runs
-/// /// the body.
+/// /// the body, when the returned future is awaited.
 /// ///
 /// /// Fails with the cache's error if the entry could not be removed.
-/// pub async fn invalidate_get_user(id: u64) -> ::cachemacro_runtime::Result<()> {
+/// pub fn invalidate_get_user(id: u64) -> ::cachemacro_runtime::Invalidation {
 ///     let __cache = ::cachemacro_runtime::__private::global_cache();
 ///     let __key = {
 ///         let mut __builder = ::cachemacro_runtime::__private::key_builder(&__cache, 32);
@@ -943,12 +947,11 @@ use proc_macro::TokenStream;
 ///         __builder.integer(id);
 ///         __builder.finish()
 ///     };
-///     let __value = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
-///     __value
+///     ::cachemacro_runtime::__private::invalidation(__cache, __key)
 /// }
 ///
-/// // And `refresh_get_user(id)`: the same key, `invalidate_key` with its error ignored, then
-/// // `get_user(id).await`.
+/// // And `async fn refresh_get_user(id)`: the same key, `invalidation(..).await` with its error
+/// // ignored, then `get_user(id).await`.
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// #     assert!(get_user(1).await.is_ok());

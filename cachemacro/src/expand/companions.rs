@@ -12,12 +12,11 @@
 //! ```text
 //! #[doc = " Removes the entry that `get_user` cached for these arguments, ..."]
 //! #[allow(dead_code)]
-//! pub async fn invalidate_get_user(id: u64, trace: bool) -> ::cachemacro_runtime::Result<()> {
+//! pub fn invalidate_get_user(id: u64, trace: bool) -> ::cachemacro_runtime::Invalidation {
 //!     let _ = &trace;
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* "user:", id, "@v2", as in the cached fn */ };
-//!     let __value = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
-//!     __value
+//!     ::cachemacro_runtime::__private::invalidation(__cache, __key)
 //! }
 //!
 //! #[doc = " Reloads the entry of `get_user` for these arguments: ..."]
@@ -25,11 +24,16 @@
 //! pub async fn refresh_get_user(id: u64, trace: bool) -> Result<User, DbError> {
 //!     let __cache = ::cachemacro_runtime::__private::global_cache();
 //!     let __key = { /* as above */ };
-//!     let _ = ::cachemacro_runtime::__private::invalidate_key(&__cache, &__key).await;
+//!     let _ = ::cachemacro_runtime::__private::invalidation(__cache, __key).await;
 //!     let __value = get_user(id, trace).await;
 //!     __value
 //! }
 //! ```
+//!
+//! `invalidate_<name>` is a plain fn: it renders the key when called and returns the runtime's
+//! `Invalidation`, a named future that owns the cache handle and the key, so that a crate pays for
+//! no state machine per companion. `refresh_<name>` must hold the cached fn's future, whose type
+//! only an `async fn` can name without spelling out the lifetimes its parameters elide.
 //!
 //! The companions keep the cached fn's signature (generics, where-clause, receiver, parameter
 //! types, visibility), so they render its key from the same names. A default key starts with the
@@ -72,13 +76,15 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
     let vis = &func.vis;
 
     let mut invalidate = func.sig.clone();
+    invalidate.asyncness = None;
     invalidate.ident = format_ident!("invalidate_{}", name, span = name.span());
     invalidate.inputs = params.inputs.clone();
-    invalidate.output = syn::parse_quote!(-> #krate::Result<()>);
+    invalidate.output = syn::parse_quote!(-> #krate::Invalidation);
     let invalidate_key = key::entry_key(args, func, &private, &cache, &invalidate.ident);
     let invalidate_doc = format!(
         " Removes the entry that `{name}` cached for these arguments, so that its next call runs \
-         the body.\n\n Fails with the cache's error if the entry could not be removed."
+         the body, when the returned future is awaited.\n\n Fails with the cache's error if the \
+         entry could not be removed."
     );
 
     let (refresh_inputs, refresh_prelude, call) = params.refresh(func);
@@ -92,7 +98,6 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
          as `{name}` ignores the cache's failures."
     );
 
-    let invalidated = bound(quote!(#private::invalidate_key(&#cache, &#key).await));
     let refreshed = bound(quote!(#call.await));
     quote! {
         #[doc = #invalidate_doc]
@@ -101,7 +106,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             #(let _ = &#unused;)*
             let #cache = #cache_init;
             let #key = #invalidate_key;
-            #invalidated
+            #private::invalidation(#cache, #key)
         }
 
         #[doc = #refresh_doc]
@@ -110,7 +115,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             #refresh_prelude
             let #cache = #cache_init;
             let #key = #refresh_key;
-            let _ = #private::invalidate_key(&#cache, &#key).await;
+            let _ = #private::invalidation(#cache, #key).await;
             #refreshed
         }
     }
