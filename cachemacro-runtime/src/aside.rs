@@ -186,17 +186,16 @@ impl Read {
 
 /// Counts a read whose entry was usable: a hit, or a miss when its value failed to decode.
 fn count(call: &Call<'_>, verdict: &Verdict, undecodable: Option<&Error>) {
-    let counters = &call.core.counters;
     if let Some(error) = undecodable {
-        counters.decode_error();
-        counters.miss();
+        call.count_decode_error();
+        call.count_miss();
         tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
         return;
     }
     if let Verdict::Refresh(Why::Stale) = verdict {
-        counters.stale_hit();
+        call.count_stale_hit();
     }
-    counters.hit();
+    call.count_hit();
 }
 
 /// The entry under the call's key and what it is worth; reads that find nothing usable (faults
@@ -214,7 +213,7 @@ async fn read(call: &Call<'_>) -> Read {
             }
             Ok(Found { entry: None, .. }) => Read::nothing(Verdict::Miss),
             Err(error) => {
-                core.record_fault(&error);
+                call.record_fault(&error);
                 tracing::debug!(%error, "cache read failed; loading instead");
                 Read::nothing(if error.is_unavailable() {
                     Verdict::Down
@@ -225,7 +224,7 @@ async fn read(call: &Call<'_>) -> Read {
         }
     });
     if let Verdict::Miss | Verdict::Down = read.verdict {
-        core.counters.miss();
+        call.count_miss();
     }
     read
 }
@@ -236,7 +235,7 @@ fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usi
     let envelope = match envelope::decode(bytes) {
         Ok(envelope) => envelope,
         Err(error) => {
-            call.core.counters.decode_error();
+            call.count_decode_error();
             tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
             return (Verdict::Miss, 0);
         }
@@ -284,7 +283,7 @@ fn restore<'a>(call: &'a Call<'a>, ttl: std::time::Duration) -> Step<'a, ()> {
         let shortened =
             with_backend!(&call.core.store, backend => backend.shorten(call.key, ttl).await);
         if let Err(error) = shortened {
-            call.core.record_fault(&error);
+            call.record_fault(&error);
         }
     })
 }
@@ -295,7 +294,7 @@ fn claim_refresh(call: &Call<'_>, why: Why) -> Option<RefreshJob> {
     let core = call.core;
     let claim = core.flights.claim_refresh(call.key)?;
     match why {
-        Why::Early => core.counters.early_refresh(),
+        Why::Early => call.count_early_refresh(),
         Why::Stale => core.counters.stale_refresh(),
     }
     Some(RefreshJob::new(call, claim))

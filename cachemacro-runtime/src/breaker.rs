@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use crate::function::names;
+
 /// The breaker's counters, part of [`Stats`](crate::Stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct BreakerStats {
@@ -89,6 +91,7 @@ impl Breaker {
             } else if failures >= self.threshold && self.open_until_micros.load(Relaxed) == 0 {
                 self.open_until(self.now_micros() + self.cool_down_micros());
                 self.trips.fetch_add(1, Relaxed);
+                metrics::gauge!(names::BREAKER_OPEN).set(1.0);
                 tracing::warn!(
                     failures,
                     cool_down = ?self.cool_down,
@@ -98,6 +101,7 @@ impl Breaker {
         } else if self.consecutive_failures.load(Relaxed) != 0 || admission == Admission::Probe {
             self.consecutive_failures.store(0, Relaxed);
             if self.open_until_micros.swap(0, Relaxed) != 0 {
+                metrics::gauge!(names::BREAKER_OPEN).set(0.0);
                 tracing::info!("cache circuit closed: Redis answers again");
             }
             self.probing.store(false, Relaxed);

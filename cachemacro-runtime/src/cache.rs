@@ -13,6 +13,7 @@ use crate::core::{with_backend, Core, Store};
 use crate::envelope;
 use crate::error::Result;
 use crate::failure::Failure;
+use crate::function::{FunctionStats, Functions};
 use crate::loader::InCaller;
 use crate::on_cache_error::OnCacheError;
 use crate::outcome::{PlainMode, ResultMode, Sharing};
@@ -210,6 +211,35 @@ impl Cache {
     pub fn stats(&self) -> Stats {
         self.core.stats()
     }
+
+    /// Each cached function's counters on this cache since it was built, by the function's
+    /// name: its path (`app::users::get_user`, `app::Users::get`) or its `name = "..."`. A
+    /// function appears once it has been called.
+    ///
+    /// ```
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct User;
+    /// #[cachemacro_runtime::cached(cache = cache, key = "user:<id>", name = "users.get")]
+    /// async fn get_user(cache: &cachemacro_runtime::Cache, id: u64) -> User {
+    ///     User
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = cachemacro_runtime::Cache::memory();
+    /// get_user(&cache, 1).await;
+    /// get_user(&cache, 1).await;
+    /// let stats = cache.function_stats()["users.get"];
+    /// assert_eq!((stats.hits, stats.misses), (1, 1));
+    /// # }
+    /// ```
+    pub fn function_stats(&self) -> HashMap<String, FunctionStats> {
+        self.core.functions.stats()
+    }
+
+    /// The cache's name (see [`CacheBuilder::name`]).
+    pub fn name(&self) -> &str {
+        self.core.functions.cache_name()
+    }
 }
 
 impl std::fmt::Debug for Cache {
@@ -254,6 +284,7 @@ pub struct CacheBuilder {
     on_cache_error: OnCacheError,
     circuit_breaker: Option<(u32, Duration)>,
     tcp_nodelay: Option<bool>,
+    name: String,
 }
 
 impl Default for CacheBuilder {
@@ -269,11 +300,22 @@ impl Default for CacheBuilder {
             on_cache_error: OnCacheError::Ignore,
             circuit_breaker: Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
             tcp_nodelay: None,
+            name: DEFAULT_NAME.to_owned(),
         }
     }
 }
 
+/// The name of a cache built without [`CacheBuilder::name`].
+const DEFAULT_NAME: &str = "default";
+
 impl CacheBuilder {
+    /// The cache's name: the `cache` label of its metrics, to tell apart the caches of one
+    /// process (default: `"default"`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Prepended to every key, to share one Redis between applications (default: none).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
@@ -399,7 +441,8 @@ impl CacheBuilder {
                 store,
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
-                counters: Counters::default(),
+                counters: Counters::named(&self.name),
+                functions: Functions::new(&self.name),
                 flights: Arc::default(),
                 ttl_profiles,
                 max_value_size: self.max_value_size,

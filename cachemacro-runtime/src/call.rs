@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{FillKeys, VERSION_TTL};
 use crate::core::Core;
 use crate::error::Error;
+use crate::function::{EntryRef, FunctionEntry};
 use crate::key::Key;
 use crate::outcome::Sharing;
 use crate::policy::Policy;
@@ -24,6 +25,8 @@ pub(crate) struct Call<'a> {
     /// ([`tag_names`](Self::tag_names)), so a hit renders nothing more.
     pub(crate) tags: &'a [Key],
     pub(crate) policy: &'a Policy,
+    /// The counters of the function called, when it declared one.
+    function: Option<EntryRef>,
     /// When this call stops waiting for other callers' loads: `lock_timeout` after its first
     /// miss, however many loads it waited for (a leader that went away, a voided load, another
     /// process's lock). Set on first need, so a hit never reads the clock for it.
@@ -42,7 +45,85 @@ impl<'a> Call<'a> {
             key,
             tags,
             policy,
+            function: policy
+                .function
+                .map(|function| core.functions.entry(function)),
             deadline: OnceLock::new(),
+        }
+    }
+
+    /// The counters of the function called, if it declared one.
+    pub(crate) fn function(&self) -> Option<&FunctionEntry> {
+        self.function.as_deref()
+    }
+
+    /// The function's entry, to keep beyond the call.
+    pub(crate) fn function_entry(&self) -> Option<EntryRef> {
+        self.function.clone()
+    }
+
+    fn on_function(&self, count: fn(&FunctionEntry)) {
+        if let Some(function) = &self.function {
+            count(function);
+        }
+    }
+
+    /// A read that found a servable entry.
+    pub(crate) fn count_hit(&self) {
+        self.core.counters.hit();
+        self.on_function(FunctionEntry::hit);
+    }
+
+    /// A read that found nothing servable.
+    pub(crate) fn count_miss(&self) {
+        self.core.counters.miss();
+        self.on_function(FunctionEntry::miss);
+    }
+
+    /// An entry served after its ttl.
+    pub(crate) fn count_stale_hit(&self) {
+        self.core.counters.stale_hit();
+        self.on_function(FunctionEntry::stale_hit);
+    }
+
+    /// An entry that did not decode.
+    pub(crate) fn count_decode_error(&self) {
+        self.core.counters.decode_error();
+        self.on_function(FunctionEntry::decode_error);
+    }
+
+    /// A refresh drawn before expiry.
+    pub(crate) fn count_early_refresh(&self) {
+        self.core.counters.early_refresh();
+        self.on_function(FunctionEntry::early_refresh);
+    }
+
+    /// A call that joined a load already running.
+    pub(crate) fn count_coalesced(&self) {
+        self.core.counters.coalesce();
+        self.on_function(FunctionEntry::coalesce);
+    }
+
+    /// A miss that waited for another process's fill lock.
+    pub(crate) fn count_lock_wait(&self) {
+        self.core.counters.lock_wait();
+        self.on_function(FunctionEntry::lock_wait);
+    }
+
+    /// A value not stored for its size.
+    pub(crate) fn count_oversized(&self) {
+        self.core.counters.oversize();
+        self.on_function(FunctionEntry::oversize);
+    }
+
+    /// A failed cache operation of this call: counted on the cache (see
+    /// [`Core::record_fault`]) and on the function.
+    pub(crate) fn record_fault(&self, error: &Error) {
+        self.core.record_fault(error);
+        if let Some(function) = self.function() {
+            if error.kind() != crate::error::ErrorKind::CircuitOpen {
+                function.error(error.kind());
+            }
         }
     }
 

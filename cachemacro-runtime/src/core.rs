@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::backend::{FillKeys, MemoryBackend, RedisBackend};
 use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
+use crate::function::Functions;
 use crate::key::companion;
 use crate::on_cache_error::OnCacheError;
 use crate::pending::PendingInvalidations;
@@ -31,6 +32,8 @@ pub(crate) struct Core {
     pub(crate) key_prefix: String,
     pub(crate) default_ttl: Duration,
     pub(crate) counters: Counters,
+    /// Each cached function's counters, by name.
+    pub(crate) functions: Functions,
     pub(crate) flights: Arc<Flights>,
     pub(crate) ttl_profiles: HashMap<String, Duration>,
     pub(crate) max_value_size: usize,
@@ -124,6 +127,7 @@ impl Core {
             key_prefix: "t:".to_owned(),
             default_ttl: Duration::from_secs(60),
             counters: Counters::default(),
+            functions: Functions::new("test"),
             flights: Arc::default(),
             ttl_profiles: HashMap::new(),
             max_value_size: 1 << 20,

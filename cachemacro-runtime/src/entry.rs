@@ -166,6 +166,14 @@ pub async fn invalidate_after<R>(
     crate::write::invalidate_after(&cache.core, keys, tags, policy, body, failure).await
 }
 
+/// A call that `condition` sends past the cache: runs the body, reads and stores nothing.
+pub async fn uncached<R, L: Loader<R>>(loader: L) -> R {
+    let outcome = loader.start().await;
+    // No fill reads what an `unless` in the body marked.
+    crate::outcome::take_skip_store();
+    outcome
+}
+
 /// `invalidate_<fn>` and `refresh_<fn>`: removes the entry under the full `key` and voids its
 /// fills in flight, in this process and others. A failure is counted, logged, queued for replay,
 /// and returned. The companion is a plain fn returning this future, not an `async fn` of its

@@ -27,6 +27,22 @@ pub enum ErrorKind {
     OutOfMemory,
 }
 
+impl ErrorKind {
+    /// The kind in snake case, as metrics label it: `"timeout"`, `"out_of_memory"`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Backend => "backend",
+            ErrorKind::Encode => "encode",
+            ErrorKind::Decode => "decode",
+            ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::OutOfMemory => "out_of_memory",
+        }
+    }
+}
+
 /// An error from a cache operation.
 ///
 /// Errors never carry a Redis URL, so they are safe to log even when the URL holds a password.

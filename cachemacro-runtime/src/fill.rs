@@ -40,8 +40,9 @@ use crate::core::{with_backend, Core, Step, Store};
 use crate::envelope::{self, Meta};
 use crate::error::Result;
 use crate::flight::{Join, Landing, Leader, RefreshClaim, Waited};
+use crate::function::EntryRef;
 use crate::key::Key;
-use crate::outcome::{Mode, SharedFailure, Sharing};
+use crate::outcome::{take_skip_store, Mode, SharedFailure, Sharing};
 use crate::policy::Policy;
 use crate::stats::Counters;
 
@@ -135,15 +136,21 @@ pub(crate) async fn refresh<R, M: Mode<R>>(job: RefreshJob, load: impl Future<Ou
 }
 
 /// The envelope of `outcome`'s value and how long it is fresh; `None` for a failure, or a value
-/// that does not serialize.
+/// that does not serialize. A value its body kept out of the cache (`unless`) is encoded for
+/// the callers waiting on it, but not stored; a refresh then removes the entry it replaced.
 pub(crate) fn encode<R, M: Mode<R>>(
     call: &Call<'_>,
     outcome: &R,
     load_time: Duration,
     stamps: &[(String, Token)],
 ) -> Option<Encoded> {
+    let skipped = take_skip_store();
     let value = M::value(outcome)?;
-    let ttl = M::ttl(outcome, call.policy, call.ttl());
+    let ttl = if skipped {
+        None
+    } else {
+        M::ttl(outcome, call.policy, call.ttl())
+    };
     let bytes = header(call, ttl, load_time, stamps)
         .and_then(|header| envelope::append_value(header, value));
     seal(call, bytes, ttl)
@@ -197,7 +204,7 @@ pub(crate) fn miss<'a>(
             Join::Follow(follower) => follower,
         };
         let counters = &call.core.counters;
-        counters.coalesce();
+        call.count_coalesced();
         match follower.wait(call.patience()).await {
             Waited::Landed(Landing::Value(bytes)) => return Miss::Value(bytes),
             Waited::Landed(Landing::Failed(Some(shared))) => return Miss::Failed(shared),
@@ -272,7 +279,10 @@ impl<'a> Fill<'a> {
     pub(crate) fn watch(&self) -> LoadWatch<'a> {
         let counters = &self.call.core.counters;
         counters.load();
-        LoadWatch::start(counters)
+        if let Some(function) = self.call.function() {
+            function.load();
+        }
+        LoadWatch::start(counters, self.call.function_entry())
     }
 
     /// Stores the load's value if no invalidation came in between, and hands what it left
@@ -433,7 +443,7 @@ async fn acquire(call: &Call<'_>, decodes: fn(&[u8]) -> bool, leader: &Leader<'_
         }
         if !waited {
             waited = true;
-            call.core.counters.lock_wait();
+            call.count_lock_wait();
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -472,14 +482,17 @@ impl Ticket {
 /// Times a load, and counts it as cancelled or panicked if it is dropped before it finishes.
 pub(crate) struct LoadWatch<'a> {
     counters: &'a Counters,
+    /// Where the load's duration is recorded.
+    function: Option<EntryRef>,
     started: Instant,
     finished: bool,
 }
 
 impl<'a> LoadWatch<'a> {
-    fn start(counters: &'a Counters) -> Self {
+    fn start(counters: &'a Counters, function: Option<EntryRef>) -> Self {
         LoadWatch {
             counters,
+            function,
             started: Instant::now(),
             finished: false,
         }
@@ -488,7 +501,11 @@ impl<'a> LoadWatch<'a> {
     /// The load finished: how long it took.
     pub(crate) fn finished(mut self) -> Duration {
         self.finished = true;
-        self.started.elapsed()
+        let took = self.started.elapsed();
+        if let Some(function) = &self.function {
+            function.record_load_time(took);
+        }
+        took
     }
 }
 
@@ -565,7 +582,7 @@ impl Refreshing {
 
     /// Watches the refresh's load, which is not counted among the loads of misses.
     pub(crate) fn watch(&self) -> LoadWatch<'_> {
-        LoadWatch::start(&self.job.core.counters)
+        LoadWatch::start(&self.job.core.counters, self.call().function_entry())
     }
 
     /// Stores the refreshed value, or leaves the entry as it is when the load failed.
@@ -719,7 +736,7 @@ fn seal(call: &Call<'_>, bytes: Result<Vec<u8>>, ttl: Option<Duration>) -> Optio
     let core = call.core;
     match bytes {
         Ok(bytes) if ttl.is_some() && bytes.len() > core.max_value_size => {
-            core.counters.oversize();
+            call.count_oversized();
             crate::log::warn_throttled!(
                 size = bytes.len(),
                 max = core.max_value_size,
@@ -736,7 +753,7 @@ fn seal(call: &Call<'_>, bytes: Result<Vec<u8>>, ttl: Option<Duration>) -> Optio
             ttl,
         }),
         Err(error) => {
-            core.counters.error();
+            call.record_fault(&error);
             crate::log::warn_throttled!(%error, "value not cached: it does not serialize");
             None
         }

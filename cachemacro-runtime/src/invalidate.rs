@@ -102,6 +102,8 @@ async fn replay(core: Weak<Core>) {
             Ok(()) => {
                 core.pending.replayed(&pending);
                 core.counters.invalidation_replayed();
+                core.counters
+                    .export(crate::function::names::INVALIDATIONS_REPLAYED);
                 tracing::info!(?pending, "queued invalidation replayed");
             }
             Err(_) => {

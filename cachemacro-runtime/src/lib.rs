@@ -59,6 +59,7 @@ mod failure;
 mod faults;
 mod fill;
 mod flight;
+mod function;
 mod invalidate;
 mod key;
 #[cfg(test)]
@@ -79,6 +80,7 @@ pub use crate::backend::{MemoryBackend, RedisBackend, DEFAULT_TCP_NODELAY};
 pub use crate::cache::{Cache, CacheBuilder};
 pub use crate::entry::Invalidation;
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::function::{names as metric_names, FunctionStats};
 pub use crate::on_cache_error::OnCacheError;
 pub use crate::stats::Stats;
 
@@ -89,11 +91,12 @@ pub mod __private {
     pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
     pub use crate::entry::{
         cached_option, cached_result, cached_value, invalidate_after, invalidate_after_result,
-        invalidation, put_option, put_result, put_value,
+        invalidation, put_option, put_result, put_value, uncached,
     };
     pub use crate::failure::{
         assert_can_fail, CanFail, FailByError, FailNever, Failure, FailureProbe,
     };
+    pub use crate::function::Function;
     pub use crate::key::{scope, Key, KeyBuilder};
     pub use crate::lend::{
         mark, AllOwned, DetachProbe, DetachedRefresh, HoldBorrowed, HoldOwned, HoldProbe, Lend,
@@ -103,7 +106,9 @@ pub mod __private {
         probe_lending, Detached, EraseLending, InCaller, KeepLending, Lending, SendLending,
     };
     pub use crate::on_cache_error::OnCacheError;
-    pub use crate::outcome::{Mode, OptionMode, PlainMode, ResultMode};
+    pub use crate::outcome::{
+        skip_store, unless_ok, unless_some, unless_value, Mode, OptionMode, PlainMode, ResultMode,
+    };
     pub use crate::outcome::{ShareByClone, ShareNothing, Sharing, SharingProbe};
     pub use crate::policy::Policy;
 

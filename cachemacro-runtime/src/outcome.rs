@@ -1,6 +1,7 @@
 //! How a function's return value maps to what is stored, and how a failed load reaches waiters.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,38 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::policy::Policy;
+
+thread_local! {
+    /// Set by a body whose value `unless` keeps out of the cache, read by the fill right after.
+    static SKIP_STORE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps the value the body is returning out of the cache (`unless` said so): called by the
+/// body's wrapper as it finishes. The fill that polls the body reads the mark in the same poll,
+/// right after the body returns, so no other body's outcome can come in between.
+pub fn skip_store() {
+    SKIP_STORE.with(|skip| skip.set(true));
+}
+
+/// Whether the body that just returned asked not to be stored; clears the mark.
+pub(crate) fn take_skip_store() -> bool {
+    SKIP_STORE.with(|skip| skip.replace(false))
+}
+
+/// `unless` on a function returning `Result`: asked about `Ok` values only.
+pub fn unless_ok<T, E>(outcome: &Result<T, E>, unless: impl FnOnce(&T) -> bool) -> bool {
+    outcome.as_ref().is_ok_and(unless)
+}
+
+/// `unless` on a function returning `Option`: asked about `Some` values only.
+pub fn unless_some<T>(outcome: &Option<T>, unless: impl FnOnce(&T) -> bool) -> bool {
+    outcome.as_ref().is_some_and(unless)
+}
+
+/// `unless` on a function returning any other value.
+pub fn unless_value<T>(outcome: &T, unless: impl FnOnce(&T) -> bool) -> bool {
+    unless(outcome)
+}
 
 /// How a function's return value maps to what is stored.
 pub trait Mode<R> {

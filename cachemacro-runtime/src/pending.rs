@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::function::names;
 use crate::stats::Counters;
 
 /// How many failed invalidations are kept for replay; past it the oldest is dropped.
@@ -37,9 +38,11 @@ impl PendingInvalidations {
         }
         queue.push_back(pending);
         counters.invalidation_queued();
+        counters.export(names::INVALIDATIONS_QUEUED);
         if queue.len() > PENDING_CAPACITY {
             if let Some(lost) = queue.pop_front() {
                 counters.invalidation_lost();
+                counters.export(names::INVALIDATIONS_LOST);
                 crate::log::error_throttled!(?lost, "invalidation lost: the retry queue is full");
             }
         }

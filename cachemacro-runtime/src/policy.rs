@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::function::Function;
 use crate::on_cache_error::OnCacheError;
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,6 +22,7 @@ pub struct Policy {
     pub(crate) sliding: bool,
     pub(crate) ttl_profile: Option<&'static str>,
     pub(crate) on_cache_error: Option<OnCacheError>,
+    pub(crate) function: Option<&'static Function>,
 }
 
 impl Policy {
@@ -38,6 +40,7 @@ impl Policy {
             sliding: false,
             ttl_profile: None,
             on_cache_error: None,
+            function: None,
         }
     }
 
@@ -102,6 +105,12 @@ impl Policy {
     /// What to do when a cache operation fails, instead of the cache's setting.
     pub const fn on_cache_error(mut self, mode: OnCacheError) -> Self {
         self.on_cache_error = Some(mode);
+        self
+    }
+
+    /// Counts the calls under `function`'s name (statistics and metrics).
+    pub const fn function(mut self, function: &'static Function) -> Self {
+        self.function = Some(function);
         self
     }
 

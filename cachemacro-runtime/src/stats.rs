@@ -25,9 +25,24 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
             $($name: $kind,)*
+            /// The cache's name, the `cache` label of the metrics counted here.
+            cache_name: std::sync::Arc<str>,
         }
 
         impl Counters {
+            /// The counters of the cache named `cache_name`.
+            pub(crate) fn named(cache_name: &str) -> Self {
+                Self {
+                    cache_name: std::sync::Arc::from(cache_name),
+                    ..Self::default()
+                }
+            }
+
+            /// Counts a cache-wide event also in the metric `name`, labelled by cache.
+            pub(crate) fn export(&self, name: &'static str) {
+                metrics::counter!(name, "cache" => self.cache_name.to_string()).increment(1);
+            }
+
             $(pub(crate) fn $increment(&self) {
                 self.$name.add_one();
             })*

@@ -39,6 +39,9 @@ mod kw {
     syn::custom_keyword!(companions);
     syn::custom_keyword!(detach);
     syn::custom_keyword!(on_cache_error);
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(unless);
+    syn::custom_keyword!(condition);
 }
 
 /// The attribute whose arguments are parsed.
@@ -108,6 +111,14 @@ pub(crate) struct Args {
     pub detach: Option<Arg<bool>>,
     /// `on_cache_error`: what a failed cache operation does to the call.
     pub on_cache_error: Option<Arg<OnCacheError>>,
+    /// `name`: the function's stable identity, for its statistics and metrics and its default
+    /// key; `[A-Za-z0-9_.:/-]+`.
+    pub name: Option<Arg<LitStr>>,
+    /// `unless`: a closure or path given a reference to the value about to be stored; `true`
+    /// keeps it out of the cache.
+    pub unless: Option<Arg<Expr>>,
+    /// `condition`: a `bool` expression over the arguments; `false` bypasses the cache.
+    pub condition: Option<Arg<Expr>>,
     /// `crate`: the path of the runtime crate.
     pub krate: Option<Arg<Path>>,
     /// The names of the arguments given, in order, for errors about the later of two.
@@ -208,6 +219,9 @@ const ARGUMENTS: &[(&str, ParseArgument, &[Macro])] = &[
         parse_on_cache_error,
         &[Cached, CachePut, CacheInvalidate],
     ),
+    ("name", parse_name, &[Cached, CachePut]),
+    ("unless", parse_unless, &[Cached]),
+    ("condition", parse_condition, &[Cached]),
     ("crate", parse_crate, &[Cached, CachePut, CacheInvalidate]),
 ];
 
@@ -504,6 +518,45 @@ fn parse_ttl_profile(args: &mut Args, input: ParseStream, errors: &mut Errors) -
             ),
         ));
     }
+    Ok(())
+}
+
+fn parse_name(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::name>(input)?;
+    let literal: LitStr = input.parse()?;
+    let value = literal.value();
+    let valid = !value.is_empty()
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"_.:/-".contains(&byte));
+    if valid {
+        args.name = Some(Arg {
+            name_span,
+            value: literal,
+        });
+    } else {
+        errors.push(syn::Error::new(
+            literal.span(),
+            format!(
+                "invalid `name` {value:?}: a function's name is made of letters, digits and \
+                 `_ . : / -`, like `name = \"users.get\"`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_unless(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::unless>(input)?;
+    let value = input.parse()?;
+    args.unless = Some(Arg { name_span, value });
+    Ok(())
+}
+
+fn parse_condition(args: &mut Args, input: ParseStream, _: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::condition>(input)?;
+    let value = input.parse()?;
+    args.condition = Some(Arg { name_span, value });
     Ok(())
 }
 
@@ -818,7 +871,8 @@ mod tests {
             [
                 "unknown argument `expiry`, expected one of: ttl, key, tags, cache, \
                  negative_ttl, cache_none, lock, lock_timeout, early_refresh, beta, stale, \
-                 sliding, ttl_profile, version, companions, detach, on_cache_error, crate"
+                 sliding, ttl_profile, version, companions, detach, on_cache_error, name, \
+                 unless, condition, crate"
             ]
         );
         assert_eq!(
@@ -832,7 +886,7 @@ mod tests {
             error_messages_for(Macro::CachePut, quote!(stale = 5)),
             [
                 "`stale` is an argument of `#[cached]`, not of `#[cache_put]`; expected one of: \
-                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, crate"
+                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, name, crate"
             ]
         );
     }
@@ -1160,8 +1214,31 @@ mod tests {
             [
                 "expected an argument, expected one of: ttl, key, tags, cache, negative_ttl, \
               cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, ttl_profile, \
-              version, companions, detach, on_cache_error, crate"
+              version, companions, detach, on_cache_error, name, unless, condition, crate"
             ]
         );
+    }
+
+    #[test]
+    fn names_of_functions() {
+        for name in ["users.get", "app::Users::get", "orders/total-v2", "a_b"] {
+            let args = parse_ok(quote!(name = #name));
+            assert_eq!(args.name.map(|arg| arg.value.value()).as_deref(), Some(name));
+        }
+        for name in ["", "users get", "user(1)", "a<b>", "é"] {
+            let messages = error_messages(quote!(name = #name));
+            assert!(
+                messages[0].starts_with(&format!("invalid `name` {name:?}")),
+                "{name}: {messages:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unless_and_condition_take_expressions() {
+        let args = parse_ok(quote!(unless = |v| v.is_empty(), condition = id != 0, ttl = 5));
+        assert!(args.unless.is_some());
+        assert!(args.condition.is_some());
+        assert_eq!(args.ttl.map(|arg| arg.value), Some(5000));
     }
 }

@@ -186,13 +186,17 @@ impl Entry {
         let key_init = key::entry_key(args, func, &private, &cache, &func.sig.ident);
         let let_tags = let_tags(args, func, &private, &cache, &tags);
         let policy = policy(args, func.returns, &private);
+        let function = function(args, func, &private);
         let output = erase_impl_trait(&func.output);
         let can_store = assert_cacheable(&private, func);
         let can_fail = assert_can_fail(args, &private, func);
+        // The items first: an item after statements reads as misplaced to some lints.
         let bindings = quote! {
+            #function
+            static __CACHEMACRO_POLICY: #private::Policy =
+                #policy.function(&__CACHEMACRO_FUNCTION);
             #can_store
             #can_fail
-            static __CACHEMACRO_POLICY: #private::Policy = #policy;
             let #cache = #cache_init;
             let #key = #key_init;
             #let_tags
@@ -228,10 +232,16 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
     } = &entry;
     let cached = by_return("cached", func.returns);
     let detaches = args.refreshes() && args.detaches();
+    // A borrowing body is lent its arguments by sibling fns (`lending.rs`), which `unless` does
+    // not wrap: such a function refreshes in its caller instead.
+    let lends = args.unless.is_none();
     let lending = match &func.body {
-        Body::Async(block) if detaches && args.companions() && !func.can_outlive_caller() => func
-            .lendable()
-            .map(|params| lending::lending(func, block, &params, private)),
+        Body::Async(block)
+            if lends && detaches && args.companions() && !func.can_outlive_caller() =>
+        {
+            func.lendable()
+                .map(|params| lending::lending(func, block, &params, private))
+        }
         _ => None,
     };
     let loader = match &lending {
@@ -242,7 +252,7 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
             } else {
                 quote!(InCaller)
             };
-            let body_future = body_future(func, output);
+            let body_future = unless(args, func, private, output, body_future(func, output));
             quote!(#private::#loader::new(move || #body_future))
         }
     };
@@ -267,11 +277,31 @@ fn expand_cached(args: &Args, func: &Function) -> TokenStream {
         let entry = entry.arguments();
         quote!(#entry #loader_local.as_loader(), #sharing, #failure,)
     });
-    let caching = quote! {
-        #guard
-        #bindings
-        let mut #loader_local = #loader;
-        #call
+    let caching = match &args.condition {
+        None => quote! {
+            #guard
+            #bindings
+            let mut #loader_local = #loader;
+            #call
+        },
+        Some(condition) => {
+            // Evaluated before the loader takes the arguments.
+            let condition = &condition.value;
+            let cached = local("__cached");
+            let condition = quote_spanned!(condition.span()=> let #cached: bool = #condition;);
+            let uncached = bound(quote!(#private::uncached(#loader_local.as_loader()).await));
+            quote! {
+                #guard
+                #bindings
+                #condition
+                let mut #loader_local = #loader;
+                if #cached {
+                    #call
+                } else {
+                    #uncached
+                }
+            }
+        }
     };
     let companions = companions::companions(args, func);
     match lending {
@@ -313,6 +343,42 @@ fn with_body(func: &Function, sig: &syn::Signature, statements: TokenStream) -> 
         #vis #sig {
             #(#inner_attrs)*
             #body
+        }
+    }
+}
+
+/// `body`, a future of `output`, wrapped with `unless` when given: a value it holds true for
+/// is returned but not stored.
+fn unless(
+    args: &Args,
+    func: &Function,
+    private: &TokenStream,
+    output: &Type,
+    body: TokenStream,
+) -> TokenStream {
+    let Some(unless) = &args.unless else {
+        return body;
+    };
+    let unless = &unless.value;
+    let asks = match func.returns {
+        Returns::Result => quote!(unless_ok),
+        Returns::Option => quote!(unless_some),
+        Returns::Plain => quote!(unless_value),
+    };
+    let outcome = local("__outcome");
+    // At the closure: a mismatch of its parameter with the stored type is reported there.
+    let at = unless.span();
+    let asks = respan(quote!(#private::#asks), at);
+    let mut arguments = Group::new(Delimiter::Parenthesis, quote!(&#outcome, #unless));
+    arguments.set_span(at);
+    let asked = quote!(#asks #arguments);
+    quote! {
+        async move {
+            let #outcome: #output = #body.await;
+            if #asked {
+                #private::skip_store();
+            }
+            #outcome
         }
     }
 }
@@ -534,6 +600,27 @@ fn on_cache_error(args: &Args, private: &TokenStream) -> TokenStream {
         Some(arg) if arg.value.fail => quote!(.on_cache_error(#private::OnCacheError::Fail)),
         Some(_) => quote!(.on_cache_error(#private::OnCacheError::Ignore)),
         None => TokenStream::new(),
+    }
+}
+
+/// The `static` identity of the function, which its statistics and metrics go by: its
+/// `name = "..."`, or else its path as the compiler resolves it, cut at run time from the type
+/// name of a marker fn declared in its body (as a default key's scope is, see `key.rs`).
+fn function(args: &Args, func: &Function, private: &TokenStream) -> TokenStream {
+    if let Some(name) = &args.name {
+        let name = &name.value;
+        return quote! {
+            static __CACHEMACRO_FUNCTION: #private::Function = #private::Function::named(#name);
+        };
+    }
+    let marker = local("__cachemacro_function");
+    let name = key::unraw(&func.sig.ident);
+    quote! {
+        fn #marker() {}
+        static __CACHEMACRO_FUNCTION: #private::Function = #private::Function::scoped(
+            || #private::scope(::core::any::type_name_of_val(&#marker), #name),
+            #name,
+        );
     }
 }
 

@@ -187,21 +187,35 @@ fn default_key(
         &format!("::{}", unraw(&func.sig.ident)),
         func.sig.ident.span(),
     );
-    let mut pushes = vec![quote! {
-        #builder.path(#scope);
-        #builder.path(#name);
+    // `name = "..."` stands for the scope and the fn's name: the key survives a move or rename.
+    let given = args.name.as_ref().map(|name| &name.value);
+    let mut pushes = vec![match given {
+        Some(given) => quote!(#builder.path(#given);),
+        None => quote! {
+            #builder.path(#scope);
+            #builder.path(#name);
+        },
     }];
     if func.names_self() {
         let self_type = Ident::new("__self_type", Span::mixed_site());
         // A type that is its own scope (an inherent impl in the type's module) would only
         // repeat it.
-        pushes.push(quote! {
-            let #self_type = ::core::any::type_name::<Self>();
-            if #self_type != #scope {
-                #builder.literal("[");
-                #builder.path(#self_type);
-                #builder.literal("]");
-            }
+        let push_self = quote! {
+            #builder.literal("[");
+            #builder.path(#self_type);
+            #builder.literal("]");
+        };
+        pushes.push(match given {
+            Some(_) => quote! {
+                let #self_type = ::core::any::type_name::<Self>();
+                #push_self
+            },
+            None => quote! {
+                let #self_type = ::core::any::type_name::<Self>();
+                if #self_type != #scope {
+                    #push_self
+                }
+            },
         });
     }
     let generics: Vec<TokenStream> = func
@@ -242,6 +256,9 @@ fn default_key(
         pushes.push(quote!(#builder.literal(#suffix);));
     }
     let key = build(private, Start::CachePrefix(cache), capacity, &pushes);
+    if given.is_some() {
+        return key;
+    }
     // The marker comes first: an item after statements reads as misplaced to some lints.
     quote! {{
         fn #marker() {}
@@ -264,7 +281,7 @@ fn separated(pushes: Vec<TokenStream>) -> TokenStream {
 }
 
 /// The name of `ident` as the compiler prints it in a path: without `r#`.
-fn unraw(ident: &Ident) -> String {
+pub(super) fn unraw(ident: &Ident) -> String {
     let name = ident.to_string();
     name.strip_prefix("r#")
         .map_or_else(|| name.clone(), str::to_owned)
