@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::function::names;
+/// The gauge that is 1 while a breaker is open (exported as `metric_names::BREAKER_OPEN`).
+pub(crate) const BREAKER_OPEN_METRIC: &str = "cachemacro_breaker_open";
 
 /// The breaker's counters, part of [`Stats`](crate::Stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,7 +92,7 @@ impl Breaker {
             } else if failures >= self.threshold && self.open_until_micros.load(Relaxed) == 0 {
                 self.open_until(self.now_micros() + self.cool_down_micros());
                 self.trips.fetch_add(1, Relaxed);
-                metrics::gauge!(names::BREAKER_OPEN).set(1.0);
+                metrics::gauge!(BREAKER_OPEN_METRIC).set(1.0);
                 tracing::warn!(
                     failures,
                     cool_down = ?self.cool_down,
@@ -101,7 +102,7 @@ impl Breaker {
         } else if self.consecutive_failures.load(Relaxed) != 0 || admission == Admission::Probe {
             self.consecutive_failures.store(0, Relaxed);
             if self.open_until_micros.swap(0, Relaxed) != 0 {
-                metrics::gauge!(names::BREAKER_OPEN).set(0.0);
+                metrics::gauge!(BREAKER_OPEN_METRIC).set(0.0);
                 tracing::info!("cache circuit closed: Redis answers again");
             }
             self.probing.store(false, Relaxed);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use metrics::{Counter, Histogram, Label};
 
 use crate::error::ErrorKind;
+use crate::stats::{Count, Striped};
 
 /// The identity of one cached function: its name, and its counters on the first cache that
 /// served it. Declared by the generated code in a `static`.
@@ -195,11 +196,11 @@ pub mod names {
     pub const INVALIDATIONS_LOST: &str = "cachemacro_invalidations_lost_total";
     /// 1 while a circuit breaker is open, else 0 (not labelled: a Redis backend, and its
     /// breaker, may serve several caches).
-    pub const BREAKER_OPEN: &str = "cachemacro_breaker_open";
+    pub const BREAKER_OPEN: &str = crate::breaker::BREAKER_OPEN_METRIC;
 }
 
 macro_rules! function_counters {
-    ($($(#[doc = $doc:literal])* $field:ident => $record:ident, $metric:expr;)*) => {
+    ($($(#[doc = $doc:literal])* $field:ident: $kind:ty => $record:ident, $metric:expr;)*) => {
         /// What one cached function's calls did on one cache, counted since the cache was built.
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         #[non_exhaustive]
@@ -214,7 +215,7 @@ macro_rules! function_counters {
         pub(crate) struct FunctionEntry {
             label: Arc<str>,
             cache_name: Arc<str>,
-            $($field: (AtomicU64, Counter),)*
+            $($field: ($kind, Counter),)*
             errors: AtomicU64,
             load_seconds: Histogram,
         }
@@ -229,20 +230,20 @@ macro_rules! function_counters {
                 Self {
                     label: Arc::from(label),
                     cache_name: Arc::clone(cache_name),
-                    $($field: (AtomicU64::new(0), metrics::counter!($metric, labels.iter())),)*
+                    $($field: (<$kind>::default(), metrics::counter!($metric, labels.iter())),)*
                     errors: AtomicU64::new(0),
                     load_seconds: metrics::histogram!(names::LOAD_SECONDS, labels.iter()),
                 }
             }
 
             $(pub(crate) fn $record(&self) {
-                self.$field.0.fetch_add(1, Relaxed);
+                self.$field.0.add_one();
                 self.$field.1.increment(1);
             })*
 
             fn snapshot(&self) -> FunctionStats {
                 FunctionStats {
-                    $($field: self.$field.0.load(Relaxed),)*
+                    $($field: self.$field.0.total(),)*
                     errors: self.errors.load(Relaxed),
                 }
             }
@@ -252,23 +253,23 @@ macro_rules! function_counters {
 
 function_counters! {
     /// Reads that found a fresh or servable entry.
-    hits => hit, names::HITS;
+    hits: Striped => hit, names::HITS;
     /// Reads that found no servable entry.
-    misses => miss, names::MISSES;
+    misses: Striped => miss, names::MISSES;
     /// Bodies run to fill or refresh an entry.
-    loads => load, names::LOADS;
+    loads: AtomicU64 => load, names::LOADS;
     /// Entries served after their ttl, within `stale`.
-    stale_hits => stale_hit, names::STALE_HITS;
+    stale_hits: AtomicU64 => stale_hit, names::STALE_HITS;
     /// Refreshes started before expiry.
-    early_refreshes => early_refresh, names::EARLY_REFRESHES;
+    early_refreshes: AtomicU64 => early_refresh, names::EARLY_REFRESHES;
     /// Calls that joined a load already running.
-    coalesced => coalesce, names::COALESCED;
+    coalesced: AtomicU64 => coalesce, names::COALESCED;
     /// Misses that waited for another process's fill lock.
-    lock_waits => lock_wait, names::LOCK_WAITS;
+    lock_waits: AtomicU64 => lock_wait, names::LOCK_WAITS;
     /// Entries that could not be decoded.
-    decode_errors => decode_error, names::DECODE_ERRORS;
+    decode_errors: AtomicU64 => decode_error, names::DECODE_ERRORS;
     /// Values not stored for their size.
-    oversized => oversize, names::OVERSIZED;
+    oversized: AtomicU64 => oversize, names::OVERSIZED;
 }
 
 impl FunctionEntry {

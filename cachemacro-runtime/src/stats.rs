@@ -107,7 +107,8 @@ counters! {
 }
 
 /// A counter that callers on every thread increment.
-trait Count {
+/// A counter: added to by many threads, read as a total.
+pub(crate) trait Count {
     fn add_one(&self);
     fn total(&self) -> u64;
 }

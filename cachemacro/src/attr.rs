@@ -1223,7 +1223,10 @@ mod tests {
     fn names_of_functions() {
         for name in ["users.get", "app::Users::get", "orders/total-v2", "a_b"] {
             let args = parse_ok(quote!(name = #name));
-            assert_eq!(args.name.map(|arg| arg.value.value()).as_deref(), Some(name));
+            assert_eq!(
+                args.name.map(|arg| arg.value.value()).as_deref(),
+                Some(name)
+            );
         }
         for name in ["", "users get", "user(1)", "a<b>", "é"] {
             let messages = error_messages(quote!(name = #name));
@@ -1236,7 +1239,11 @@ mod tests {
 
     #[test]
     fn unless_and_condition_take_expressions() {
-        let args = parse_ok(quote!(unless = |v| v.is_empty(), condition = id != 0, ttl = 5));
+        let args = parse_ok(quote!(
+            unless = |v| v.is_empty(),
+            condition = id != 0,
+            ttl = 5
+        ));
         assert!(args.unless.is_some());
         assert!(args.condition.is_some());
         assert_eq!(args.ttl.map(|arg| arg.value), Some(5000));

@@ -81,7 +81,8 @@ use proc_macro::TokenStream;
 /// [`lock_timeout`](#lock_timeout), [`early_refresh`](#early_refresh), [`beta`](#beta),
 /// [`stale`](#stale), [`sliding`](#sliding), [`ttl_profile`](#ttl_profile),
 /// [`version`](#version), [`companions`](#companions), [`detach`](#detach),
-/// [`on_cache_error`](#on_cache_error) and [`crate`](#crate).
+/// [`on_cache_error`](#on_cache_error), [`name`](#name), [`unless`](#unless),
+/// [`condition`](#condition) and [`crate`](#crate).
 ///
 /// ## `ttl`
 ///
@@ -843,6 +844,73 @@ use proc_macro::TokenStream;
 /// # }
 /// ```
 ///
+/// ## `name`
+///
+/// The function's stable identity: the `fn` label of its metrics, its name in
+/// `Cache::function_stats`, and, in a default key, the part that names the function (its path
+/// otherwise), so that its entries and its dashboards survive a rename or a move. Letters, digits
+/// and `_ . : / -`. Two functions given one name share their counters, and with default keys
+/// their entries: keep names unique.
+///
+/// ```
+/// # use cachemacro_runtime::{cached, Cache};
+/// #[cached(cache = cache, name = "users.get")]
+/// async fn get_user(cache: &Cache, id: u64) -> String {
+///     format!("user {id}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cache = Cache::memory();
+/// get_user(&cache, 7).await;
+/// assert_eq!(cache.function_stats()["users.get"].misses, 1);
+/// assert!(cache.get::<String>("users.get(7)").await.unwrap().is_some());
+/// # }
+/// ```
+///
+/// ## `unless`
+///
+/// A closure or the path of a fn, given a reference to the value about to be stored: the `T` of
+/// `Ok(T)` or `Some(T)`, or the plain return value. When it returns `true` the value is not
+/// stored; the caller still gets it, and so do the callers waiting on the same load. A refresh
+/// whose value it rejects removes the entry it would have replaced. Errors are never stored, and
+/// `None` follows `negative_ttl`, whatever `unless` says.
+///
+/// ```
+/// # use cachemacro_runtime::cached;
+/// # #[derive(Debug)]
+/// # struct DbError;
+/// # async fn query(_: &str) -> Result<Vec<String>, DbError> { Ok(Vec::new()) }
+/// #[cached(ttl = "10m", unless = |hits| hits.is_empty())]
+/// async fn search(text: String) -> Result<Vec<String>, DbError> {
+///     query(&text).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert!(search("x".to_owned()).await.unwrap().is_empty());
+/// # }
+/// ```
+///
+/// A borrowing function with `unless` refreshes in its caller's task rather than in the
+/// background (see [`detach`](#detach)).
+///
+/// ## `condition`
+///
+/// A `bool` expression over the arguments, evaluated before the body with the arguments
+/// borrowed: `false` sends the call past the cache, which it neither reads nor fills.
+///
+/// ```
+/// # use cachemacro_runtime::cached;
+/// # async fn load(_: u64) -> String { String::new() }
+/// #[cached(ttl = "1m", condition = id != 0 && !fresh)]
+/// async fn report(id: u64, fresh: bool) -> String {
+///     load(id).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     report(0, true).await;
+/// # }
+/// ```
+///
 /// ## `crate`
 ///
 /// The path of the runtime crate, `::cachemacro_runtime` by default: every path the expansion
@@ -887,11 +955,25 @@ use proc_macro::TokenStream;
 /// # }
 /// // #[cached(ttl = "1h", key = "user:<id>")]
 /// pub async fn get_user(id: u64) -> Result<User, DbError> {
-///     // The stored type must be `Serialize + DeserializeOwned`: reported here, once.
-///     let _ = ::cachemacro_runtime::__private::assert_cacheable::<User>;
+///     // The name its statistics and metrics go by: its path, cut from the type name of a fn
+///     // declared here (`name = "..."` would give it instead).
+///     fn __cachemacro_function() {}
+///     static __CACHEMACRO_FUNCTION: ::cachemacro_runtime::__private::Function =
+///         ::cachemacro_runtime::__private::Function::scoped(
+///             || {
+///                 ::cachemacro_runtime::__private::scope(
+///                     ::core::any::type_name_of_val(&__cachemacro_function),
+///                     "get_user",
+///                 )
+///             },
+///             "get_user",
+///         );
 ///     static __CACHEMACRO_POLICY: ::cachemacro_runtime::__private::Policy =
 ///         ::cachemacro_runtime::__private::Policy::new()
-///             .ttl(::core::time::Duration::from_millis(3600000));
+///             .ttl(::core::time::Duration::from_millis(3600000))
+///             .function(&__CACHEMACRO_FUNCTION);
+///     // The stored type must be `Serialize + DeserializeOwned`: reported here, once.
+///     let _ = ::cachemacro_runtime::__private::assert_cacheable::<User>;
 ///     let __cache = ::cachemacro_runtime::__private::global_cache();
 ///     let __key = {
 ///         let mut __builder = ::cachemacro_runtime::__private::key_builder(&__cache, 32);
@@ -1081,8 +1163,8 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// [`key`](#key) is required; the others are optional: [`ttl`](#ttl),
 /// [`ttl_profile`](#ttl_profile), [`tags`](#tags), [`version`](#version), [`cache`](#cache),
-/// [`on_cache_error`](#on_cache_error) and [`crate`](#crate). They can be given in any order,
-/// separated by commas.
+/// [`on_cache_error`](#on_cache_error), [`name`](#name) and [`crate`](#crate). They can be
+/// given in any order, separated by commas.
 ///
 /// ## `key`
 ///
@@ -1303,6 +1385,11 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// #     assert!(save_user(User { id: 1 }).await.is_ok());
 /// # }
 /// ```
+///
+/// ## `name`
+///
+/// The function's name in metrics and `Cache::function_stats` (where a write-through counts its
+/// errors), as the [`name` of `#[cached]`](attr.cached.html#name); its path by default.
 ///
 /// ## `crate`
 ///
