@@ -51,6 +51,59 @@ async fn a_template_key_carries_its_version_and_its_tags_reach_it() {
     assert_eq!(loads.load(SeqCst), 3, "the literal tag");
 }
 
+#[derive(Clone, Copy)]
+enum Period {
+    Day,
+    Week,
+}
+
+impl Period {
+    fn label(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+        }
+    }
+}
+
+#[cached(cache = cache, key = cachemacro_runtime::key_parts!("report", account, period.label()), version = 3)]
+async fn report(cache: &Cache, loads: &AtomicUsize, account: String, period: Period) -> usize {
+    loads.fetch_add(1, SeqCst);
+    account.len()
+}
+
+#[cache_put(cache = cache, key = format!("report:{}:{}", account, period.label()))]
+async fn save_report(cache: &Cache, account: String, period: Period, rows: usize) -> usize {
+    let _ = (account, period);
+    rows
+}
+
+#[tokio::test]
+async fn a_key_expression_is_the_key_with_the_prefix_and_version() {
+    let cache = Cache::builder().key_prefix("p:").memory();
+    let loads = AtomicUsize::new(0);
+    assert_eq!(report(&cache, &loads, "a:b".into(), Period::Day).await, 3);
+    assert_eq!(report(&cache, &loads, "a:b".into(), Period::Day).await, 3);
+    assert_eq!(report(&cache, &loads, "a:b".into(), Period::Week).await, 3);
+    assert_eq!(loads.load(SeqCst), 2);
+    // `key_parts!` escaped the `:` of the account, so no other account can share the key.
+    assert_eq!(
+        cache.get::<usize>("report:a%3Ab:day@v3").await.unwrap(),
+        Some(3)
+    );
+    invalidate_report(&cache, &loads, "a:b".into(), Period::Day)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get::<usize>("report:a%3Ab:day@v3").await.unwrap(),
+        None
+    );
+
+    // A write-through's expression, unescaped.
+    save_report(&cache, "x".into(), Period::Week, 9).await;
+    assert_eq!(cache.get::<usize>("report:x:week").await.unwrap(), Some(9));
+}
+
 #[cached(cache = cache, version = 7)]
 async fn versioned(cache: &Cache, id: u64) -> u64 {
     id

@@ -141,6 +141,26 @@ impl From<&str> for Key {
     }
 }
 
+/// The parts joined by `:`, each rendered with `Display` and escaped as a template escapes the
+/// values of its placeholders (every byte but ASCII letters, digits, `_`, `-` and `.` becomes
+/// `%XX`), so that different lists of parts never give one string: what a `key = <expression>`
+/// should be built with. [`key_parts!`](crate::key_parts!) calls it.
+///
+/// ```
+/// use cachemacro_runtime::join_key_parts;
+/// assert_eq!(join_key_parts(&[&"user", &7, &"a:b"]), "user:7:a%3Ab");
+/// ```
+pub fn join_key_parts(parts: &[&dyn Display]) -> String {
+    let mut builder = KeyBuilder::with_capacity(parts.len() * 16);
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            builder.literal(":");
+        }
+        builder.value(part);
+    }
+    builder.finish().as_str().to_owned()
+}
+
 /// Appends template literals and escaped values into one key.
 #[derive(Debug, Default)]
 pub struct KeyBuilder {

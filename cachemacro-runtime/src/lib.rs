@@ -81,8 +81,31 @@ pub use crate::cache::{Cache, CacheBuilder};
 pub use crate::entry::Invalidation;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::function::{names as metric_names, FunctionStats};
+pub use crate::key::join_key_parts;
 pub use crate::on_cache_error::OnCacheError;
 pub use crate::stats::Stats;
+
+/// A key from parts, each escaped and joined by `:` (see [`join_key_parts`]): for a
+/// `key = <expression>` that a template cannot express, and that stays collision-free.
+///
+/// ```
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct Report;
+/// # #[derive(Clone, Copy)] enum Period { Day }
+/// # impl Period { fn label(self) -> &'static str { "day" } }
+/// use cachemacro_runtime::{cached, key_parts};
+///
+/// #[cached(key = key_parts!("report", account, period.label()))]
+/// async fn report(account: u64, period: Period) -> Report {
+///     Report
+/// }
+/// assert_eq!(key_parts!("report", 7, "day"), "report:7:day");
+/// ```
+#[macro_export]
+macro_rules! key_parts {
+    ($($part:expr),+ $(,)?) => {
+        $crate::join_key_parts(&[$(&$part as &dyn ::core::fmt::Display),+])
+    };
+}
 
 /// Support for the code `#[cached]` generates. Not public API: no stability guarantee.
 #[doc(hidden)]

@@ -79,6 +79,8 @@ pub(crate) struct Args {
     pub ttl: Option<Arg<u64>>,
     /// `key`: the parsed template.
     pub key: Option<Arg<Template>>,
+    /// `key = <expression>`: an expression whose string (`AsRef<str>`) is the key.
+    pub key_expr: Option<Arg<Expr>>,
     /// `keys`: the parsed templates of the keys `#[cache_invalidate]` removes.
     pub keys: Option<Arg<Vec<Template>>>,
     /// `tags`: the parsed templates of the tags an entry carries, or that are invalidated.
@@ -129,22 +131,34 @@ impl Args {
     /// Every identifier in the `cache` expression: parameters it names are the cache, not part
     /// of what is cached, so they stay out of the default key.
     pub(crate) fn cache_mentions(&self) -> Vec<Ident> {
-        fn collect(tokens: TokenStream, idents: &mut Vec<Ident>) {
-            for token in tokens {
-                match token {
-                    TokenTree::Ident(ident) => idents.push(ident),
-                    TokenTree::Group(group) => collect(group.stream(), idents),
-                    TokenTree::Punct(_) | TokenTree::Literal(_) => {}
-                }
-            }
-        }
-        let mut idents = Vec::new();
-        if let Some(cache) = &self.cache {
-            collect(cache.value.to_token_stream(), &mut idents);
-        }
-        idents
+        self.cache
+            .as_ref()
+            .map_or_else(Vec::new, |cache| mentions(&cache.value))
     }
 
+    /// Every identifier in a `key` expression: the parameters it may read.
+    pub(crate) fn key_expr_mentions(&self) -> Option<Vec<Ident>> {
+        self.key_expr.as_ref().map(|key| mentions(&key.value))
+    }
+}
+
+/// Every identifier in `expr`, at any depth.
+fn mentions(expr: &Expr) -> Vec<Ident> {
+    fn collect(tokens: TokenStream, idents: &mut Vec<Ident>) {
+        for token in tokens {
+            match token {
+                TokenTree::Ident(ident) => idents.push(ident),
+                TokenTree::Group(group) => collect(group.stream(), idents),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            }
+        }
+    }
+    let mut idents = Vec::new();
+    collect(expr.to_token_stream(), &mut idents);
+    idents
+}
+
+impl Args {
     /// Whether a hit can ever refresh its entry: early refresh is on, or a stale window is set.
     /// A sliding entry has no expiry to refresh ahead of.
     pub(crate) fn refreshes(&self) -> bool {
@@ -396,6 +410,11 @@ fn parse_ttl(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::R
 
 fn parse_key(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
     let name_span = argument_name::<kw::key>(input)?;
+    if !input.peek(LitStr) {
+        let value = input.parse()?;
+        args.key_expr = Some(Arg { name_span, value });
+        return Ok(());
+    }
     match Template::parse(&input.parse()?, "key") {
         Ok(value) => args.key = Some(Arg { name_span, value }),
         Err(error) => errors.push(error),
@@ -1235,6 +1254,16 @@ mod tests {
                 "{name}: {messages:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_key_is_a_template_or_an_expression() {
+        let args = parse_ok(quote!(key = "user:<id>"));
+        assert!(args.key.is_some() && args.key_expr.is_none());
+        let args = parse_ok(quote!(key = format!("user:{id}"), ttl = 5));
+        assert!(args.key.is_none() && args.key_expr.is_some());
+        let mentions = args.key_expr_mentions().unwrap();
+        assert!(mentions.iter().any(|ident| ident == "id"), "{mentions:?}");
     }
 
     #[test]

@@ -193,6 +193,30 @@ use proc_macro::TokenStream;
 /// differently; entries under the old keys are then missed once. Functions of one name in
 /// separate blocks of the same function print alike and share keys: give them a `key`.
 ///
+/// ### `key = <expression>`
+///
+/// For a key a template cannot express, `key` also takes an expression over the parameters that
+/// evaluates to something `AsRef<str>` (a `String`, a `&str`). The cache's prefix comes before it
+/// and the `version` suffix after. Nothing in it is escaped: the expression must give different
+/// strings for arguments whose results differ. [`key_parts!`] escapes each part and joins them
+/// with `:`, which keeps that promise.
+///
+/// ```
+/// # use cachemacro_runtime::{cached, key_parts};
+/// # #[derive(Clone, Copy)] enum Period { Day }
+/// # impl Period { fn label(self) -> &'static str { "day" } }
+/// #[cached(key = key_parts!("report", account, period.label()))]
+/// async fn report(account: String, period: Period) -> u64 {
+///     account.len() as u64
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert_eq!(report("ada".to_owned(), Period::Day).await, 3);
+/// # }
+/// ```
+///
+/// [`key_parts!`]: ../cachemacro_runtime/macro.key_parts.html
+///
 /// ## `tags`
 ///
 /// Templates of tags the stored entry carries, written like `key` and naming the same

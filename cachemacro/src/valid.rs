@@ -19,7 +19,7 @@ pub(crate) fn check_arguments(attribute: Macro, args: &Args, errors: &mut Errors
             check_sliding(args, errors);
         }
         Macro::CachePut => {
-            if args.key.is_none() {
+            if args.key.is_none() && args.key_expr.is_none() {
                 errors.push(syn::Error::new(
                     Span::call_site(),
                     "`#[cache_put]` needs a `key`, like `#[cache_put(key = \"user:<id>\")]`",
@@ -49,7 +49,7 @@ pub(crate) fn check(attribute: Macro, args: &Args, func: &Function, errors: &mut
     }
     match (&args.key, attribute) {
         (Some(key), _) => check_placeholders(&key.value, func, errors),
-        (None, Macro::Cached) => check_default_key(args, func, errors),
+        (None, Macro::Cached) if args.key_expr.is_none() => check_default_key(args, func, errors),
         (None, _) => {}
     }
     for templates in [&args.keys, &args.tags].into_iter().flatten() {

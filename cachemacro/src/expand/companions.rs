@@ -171,15 +171,19 @@ impl Params {
     /// are never reported unused, so they are left out.
     fn unused_by_key(&self, args: &Args) -> Vec<&Ident> {
         let mentioned = args.cache_mentions();
+        let key_expr_mentions = args.key_expr_mentions();
         self.names
             .iter()
             .filter(|ident| {
                 // The default key reads every named parameter.
-                let read_by_key = args.key.as_ref().is_none_or(|key| {
-                    key.value
+                let read_by_key = match (&args.key, &key_expr_mentions) {
+                    (_, Some(mentions)) => mentions.contains(ident),
+                    (Some(key), None) => key
+                        .value
                         .placeholders()
-                        .any(|placeholder| *ident == &placeholder.root)
-                });
+                        .any(|placeholder| *ident == &placeholder.root),
+                    (None, None) => true,
+                };
                 !read_by_key && !mentioned.contains(ident) && !ident.to_string().starts_with('_')
             })
             .collect()

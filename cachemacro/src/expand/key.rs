@@ -56,10 +56,31 @@ pub(super) fn entry_key(
 ) -> TokenStream {
     let start = Start::CachePrefix(cache);
     let suffix = version_suffix(args);
+    if let Some(expr) = &args.key_expr {
+        return expression_key(&expr.value, private, cache, suffix.as_deref());
+    }
     match &args.key {
         Some(template) => render(&template.value, func, private, start, suffix.as_deref()),
         None => default_key(args, func, private, cache, enclosing, suffix.as_deref()),
     }
+}
+
+/// A `key = <expression>`: the cache's prefix, the expression's string as it is (an
+/// `AsRef<str>`, spanned at the expression so that another type is reported there), then the
+/// version suffix. Unlike a template it escapes nothing: `key_parts!` builds a key that does.
+fn expression_key(
+    expr: &syn::Expr,
+    private: &TokenStream,
+    cache: &Ident,
+    suffix: Option<&str>,
+) -> TokenStream {
+    let builder = builder_ident();
+    let text = quote_spanned!(expr.span()=> ::core::convert::AsRef::<str>::as_ref(&(#expr)));
+    let mut pushes = vec![quote!(#builder.literal(#text);)];
+    if let Some(suffix) = suffix {
+        pushes.push(quote!(#builder.literal(#suffix);));
+    }
+    build(private, Start::CachePrefix(cache), 64, &pushes)
 }
 
 /// Each `tags` template rendered after `start`, in order; none without `tags`.
