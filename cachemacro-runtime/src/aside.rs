@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::backend::{Backend, Found};
 use crate::call::{Call, Request};
@@ -134,6 +135,18 @@ enum Verdict {
     Down,
 }
 
+impl Verdict {
+    /// What a read found, as its span records it.
+    fn outcome(self) -> &'static str {
+        match self {
+            Verdict::Fresh | Verdict::Restored(_) | Verdict::Refresh(Why::Early) => "hit",
+            Verdict::Refresh(Why::Stale) => "stale",
+            Verdict::Miss => "miss",
+            Verdict::Down => "unavailable",
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Why {
     /// Drawn by XFetch before the entry expired.
@@ -205,8 +218,13 @@ fn count(call: &Call<'_>, verdict: &Verdict, undecodable: Option<&Error>) {
 async fn read(call: &Call<'_>) -> Read {
     let core = call.core;
     let touch = call.policy.sliding.then(|| call.ttl());
+    let span = tracing::debug_span!(
+        "cache.read",
+        function = call.function_name(),
+        outcome = tracing::field::Empty,
+    );
     let read = with_backend!(&core.store, backend => {
-        match backend.read(call.key, call.tags, touch).await {
+        match backend.read(call.key, call.tags, touch).instrument(span.clone()).await {
             Ok(Found { entry: Some(bytes), epochs }) => {
                 let (verdict, payload) = judge(call, bytes.as_ref(), &epochs);
                 Read { verdict, bytes: bytes.into(), payload }
@@ -226,6 +244,7 @@ async fn read(call: &Call<'_>) -> Read {
     if let Verdict::Miss | Verdict::Down = read.verdict {
         call.count_miss();
     }
+    span.record("outcome", read.verdict.outcome());
     read
 }
 

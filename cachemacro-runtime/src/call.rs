@@ -57,6 +57,11 @@ impl<'a> Call<'a> {
         self.function.as_deref()
     }
 
+    /// The function's name, for spans.
+    pub(crate) fn function_name(&self) -> Option<&str> {
+        self.function().map(FunctionEntry::label)
+    }
+
     /// The function's entry, to keep beyond the call.
     pub(crate) fn function_entry(&self) -> Option<EntryRef> {
         self.function.clone()

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::backend::{Backend, Begin, FillKeys, Stored, Token};
 use crate::call::Call;
@@ -109,9 +110,12 @@ pub(crate) async fn load<R, M: Mode<R>, F: Future<Output = R>>(
     body: F,
     sharing: &Sharing<R>,
 ) -> R {
+    let span = fill_span(false, fill.call);
     let watch = fill.watch();
-    let outcome = body.await;
-    let encoded = encode::<R, M>(fill.call, &outcome, watch.finished(), fill.stamps());
+    let outcome = body.instrument(span.clone()).await;
+    let took = watch.finished();
+    let encoded = encode::<R, M>(fill.call, &outcome, took, fill.stamps());
+    record_fill(&span, took, encoded.as_ref());
     let failure = match encoded {
         Some(_) => None,
         None => sharing.share(&outcome),
@@ -126,13 +130,43 @@ pub(crate) async fn refresh<R, M: Mode<R>>(job: RefreshJob, load: impl Future<Ou
     let Some(refreshing) = begin_refresh(job).await else {
         return;
     };
+    let span = fill_span(true, &refreshing.call());
     let watch = refreshing.watch();
-    let outcome = load.await;
+    let outcome = load.instrument(span.clone()).await;
     let load_time = watch.finished();
     // Encoded before any await, so the job holds no borrow of the outcome and stays `Send`.
     let encoded = encode::<R, M>(&refreshing.call(), &outcome, load_time, refreshing.stamps());
+    record_fill(&span, load_time, encoded.as_ref());
     drop(outcome);
     refreshing.finish(encoded).await;
+}
+
+/// The span of a load, `cache.fill` or `cache.refresh`: the body's own spans (its database
+/// queries) nest under it.
+fn fill_span(refresh: bool, call: &Call<'_>) -> tracing::Span {
+    match refresh {
+        true => tracing::debug_span!(
+            "cache.refresh",
+            function = call.function_name(),
+            load_ms = tracing::field::Empty,
+            cached = tracing::field::Empty,
+        ),
+        false => tracing::debug_span!(
+            "cache.fill",
+            function = call.function_name(),
+            load_ms = tracing::field::Empty,
+            cached = tracing::field::Empty,
+        ),
+    }
+}
+
+/// Records how long a load took and whether its value is to be stored.
+fn record_fill(span: &tracing::Span, took: Duration, encoded: Option<&Encoded>) {
+    span.record("load_ms", took.as_secs_f64() * 1e3);
+    span.record(
+        "cached",
+        encoded.is_some_and(|encoded| encoded.ttl.is_some()),
+    );
 }
 
 /// The envelope of `outcome`'s value and how long it is fresh; `None` for a failure, or a value

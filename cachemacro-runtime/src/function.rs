@@ -273,6 +273,11 @@ function_counters! {
 }
 
 impl FunctionEntry {
+    /// The function's name.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
     /// A failed cache operation of this function, of `kind`.
     pub(crate) fn error(&self, kind: ErrorKind) {
         self.errors.fetch_add(1, Relaxed);

@@ -11,6 +11,9 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tracing::field::Empty;
+use tracing::Instrument;
+
 use crate::backend::Backend;
 use crate::core::{with_backend, Core, Step, Store};
 use crate::error::{Error, ErrorKind, Result};
@@ -22,8 +25,12 @@ const REPLAY_PAUSE: Duration = Duration::from_millis(200);
 /// Invalidates the entry under the full key `key`; a failure is counted, returned and queued for
 /// replay.
 pub(crate) fn invalidate_key<'a>(core: &'a Arc<Core>, key: &'a str) -> Step<'a, Result<()>> {
+    let span = tracing::debug_span!("cache.invalidate", target = "key", outcome = Empty);
     Box::pin(async move {
-        let invalidated = invalidate_key_once(core, key).await;
+        let invalidated = invalidate_key_once(core, key)
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", outcome(&invalidated));
         if let Err(error) = &invalidated {
             core.record_fault(error);
             crate::log::warn_throttled!(%error, "invalidation failed; queued for retry");
@@ -36,8 +43,12 @@ pub(crate) fn invalidate_key<'a>(core: &'a Arc<Core>, key: &'a str) -> Step<'a, 
 /// Invalidates the entries stamped with `tag`; a failure is counted, returned and queued for
 /// replay.
 pub(crate) fn invalidate_tag<'a>(core: &'a Arc<Core>, tag: &'a str) -> Step<'a, Result<()>> {
+    let span = tracing::debug_span!("cache.invalidate", target = "tag", outcome = Empty);
     Box::pin(async move {
-        let invalidated = invalidate_tag_once(core, tag).await;
+        let invalidated = invalidate_tag_once(core, tag)
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", outcome(&invalidated));
         if let Err(error) = &invalidated {
             core.record_fault(error);
             crate::log::warn_throttled!(%error, tag, "tag invalidation failed; queued for retry");
@@ -45,6 +56,14 @@ pub(crate) fn invalidate_tag<'a>(core: &'a Arc<Core>, tag: &'a str) -> Step<'a, 
         }
         invalidated
     })
+}
+
+/// How an invalidation ended, as its span records it.
+fn outcome(invalidated: &Result<()>) -> &'static str {
+    match invalidated {
+        Ok(()) => "done",
+        Err(_) => "failed",
+    }
 }
 
 async fn invalidate_key_once(core: &Core, key: &str) -> Result<()> {

@@ -6,6 +6,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use tracing::subscriber::DefaultGuard;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// The events logged on this thread since [`start`](Self::start), at every level.
 pub struct CapturedLogs {
@@ -15,10 +16,21 @@ pub struct CapturedLogs {
 
 impl CapturedLogs {
     pub fn start() -> Self {
+        Self::capture(FmtSpan::NONE)
+    }
+
+    /// As [`start`](Self::start), with a line for each span as it closes: its name, its fields
+    /// and how long it was busy.
+    pub fn with_span_closes() -> Self {
+        Self::capture(FmtSpan::CLOSE)
+    }
+
+    fn capture(spans: FmtSpan) -> Self {
         let text = Arc::new(Mutex::new(Vec::new()));
         let writer_text = Arc::clone(&text);
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
+            .with_span_events(spans)
             .with_writer(move || LogWriter(Arc::clone(&writer_text)))
             .finish();
         CapturedLogs {
