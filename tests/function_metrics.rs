@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use cachemacro_runtime::{cached, metric_names, Cache, FunctionStats};
-use cachemacro_tests::redis_server::free_port;
+use cachemacro_tests::redis_server::{free_port, RedisServer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// This test's module path, which default names start with.
@@ -246,4 +246,33 @@ async fn each_cache_call_has_a_span_with_its_function_and_outcome() {
         "{}",
         invalidations[0]
     );
+}
+
+#[cached(cache = cache, key = "seen:<id>")]
+async fn seen(cache: &Cache, id: u64) -> u64 {
+    id
+}
+
+#[tokio::test]
+async fn server_stats_are_redis_own_counters() {
+    assert_eq!(Cache::memory().server_stats().await.unwrap(), None);
+
+    let server = RedisServer::start();
+    let cache = Cache::builder().redis(&server.url()).await.unwrap();
+    let before = cache.server_stats().await.unwrap().expect("a Redis cache");
+    assert!(!before.version.is_empty());
+    assert!(before.connected_clients >= 1);
+    seen(&cache, 1).await;
+    seen(&cache, 1).await;
+    let after = cache.server_stats().await.unwrap().unwrap();
+    assert!(
+        after.keyspace_hits > before.keyspace_hits,
+        "the second call read its entry: {before:?} → {after:?}"
+    );
+    assert!(
+        after.keyspace_misses > before.keyspace_misses,
+        "the first did not"
+    );
+    assert!(after.keys.get("db0").copied().unwrap_or(0) >= 1);
+    assert!(after.used_memory > 0);
 }

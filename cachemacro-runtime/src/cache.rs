@@ -18,6 +18,7 @@ use crate::loader::InCaller;
 use crate::on_cache_error::OnCacheError;
 use crate::outcome::{PlainMode, ResultMode, Sharing};
 use crate::pending::PendingInvalidations;
+use crate::server_stats::ServerStats;
 use crate::stats::{Counters, Stats};
 
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -234,6 +235,21 @@ impl Cache {
     /// ```
     pub fn function_stats(&self) -> HashMap<String, FunctionStats> {
         self.core.functions.stats()
+    }
+
+    /// Redis's own view of itself (`INFO`): keyspace hits and misses of every client, memory,
+    /// evictions, clients; `None` for the embedded cache. Evictions that climb while the hit rate
+    /// falls mean Redis is too small for the working set.
+    ///
+    /// Fails with the cache's error when Redis cannot be reached.
+    pub async fn server_stats(&self) -> Result<Option<ServerStats>> {
+        match &self.core.store {
+            Store::Memory(_) => Ok(None),
+            Store::Redis(backend) => {
+                let info = backend.info().await?;
+                Ok(Some(ServerStats::parse(&info)))
+            }
+        }
     }
 
     /// The cache's name (see [`CacheBuilder::name`]).

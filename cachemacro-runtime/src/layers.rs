@@ -14,6 +14,7 @@ const ORDER: &[&str] = &[
     "duration",
     "key",
     "envelope",
+    "server_stats",
     "breaker",
     "stats",
     "function",

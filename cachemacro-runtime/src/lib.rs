@@ -71,6 +71,7 @@ mod on_cache_error;
 mod outcome;
 mod pending;
 mod policy;
+mod server_stats;
 mod stats;
 mod write;
 
@@ -83,6 +84,7 @@ pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::function::{names as metric_names, FunctionStats};
 pub use crate::key::join_key_parts;
 pub use crate::on_cache_error::OnCacheError;
+pub use crate::server_stats::ServerStats;
 pub use crate::stats::Stats;
 
 /// A key from parts, each escaped and joined by `:` (see [`join_key_parts`]): for a

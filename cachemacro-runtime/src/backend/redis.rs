@@ -231,6 +231,11 @@ impl RedisBackend {
         matches!(tokio::time::timeout(wait, ping).await, Ok(Ok(())))
     }
 
+    /// The server's `INFO` reply.
+    pub(crate) async fn info(&self) -> Result<String> {
+        self.command(&redis::cmd("INFO")).await
+    }
+
     /// Sends a command unless the breaker is open, bounded by the operation timeout: `command`
     /// gets the connection to send it on.
     async fn run<T, F>(&self, command: impl FnOnce(MultiplexedConnection) -> F) -> Result<T>
