@@ -16,6 +16,19 @@ use crate::policy::Policy;
 /// an epoch that expires under a live entry costs that entry a reload.
 const EPOCH_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Methods that count an event on the cache's counters and on the called function's.
+macro_rules! counted {
+    ($($(#[doc = $doc:literal])* $name:ident => $on_cache:ident, $on_function:ident;)*) => {
+        $($(#[doc = $doc])*
+        pub(crate) fn $name(&self) {
+            self.core.counters.$on_cache();
+            if let Some(function) = &self.function {
+                function.$on_function();
+            }
+        })*
+    };
+}
+
 /// A call of a cached function, or of a write path.
 pub(crate) struct Call<'a> {
     pub(crate) core: &'a Arc<Core>,
@@ -67,58 +80,23 @@ impl<'a> Call<'a> {
         self.function.clone()
     }
 
-    fn on_function(&self, count: fn(&FunctionEntry)) {
-        if let Some(function) = &self.function {
-            count(function);
-        }
-    }
-
-    /// A read that found a servable entry.
-    pub(crate) fn count_hit(&self) {
-        self.core.counters.hit();
-        self.on_function(FunctionEntry::hit);
-    }
-
-    /// A read that found nothing servable.
-    pub(crate) fn count_miss(&self) {
-        self.core.counters.miss();
-        self.on_function(FunctionEntry::miss);
-    }
-
-    /// An entry served after its ttl.
-    pub(crate) fn count_stale_hit(&self) {
-        self.core.counters.stale_hit();
-        self.on_function(FunctionEntry::stale_hit);
-    }
-
-    /// An entry that did not decode.
-    pub(crate) fn count_decode_error(&self) {
-        self.core.counters.decode_error();
-        self.on_function(FunctionEntry::decode_error);
-    }
-
-    /// A refresh drawn before expiry.
-    pub(crate) fn count_early_refresh(&self) {
-        self.core.counters.early_refresh();
-        self.on_function(FunctionEntry::early_refresh);
-    }
-
-    /// A call that joined a load already running.
-    pub(crate) fn count_coalesced(&self) {
-        self.core.counters.coalesce();
-        self.on_function(FunctionEntry::coalesce);
-    }
-
-    /// A miss that waited for another process's fill lock.
-    pub(crate) fn count_lock_wait(&self) {
-        self.core.counters.lock_wait();
-        self.on_function(FunctionEntry::lock_wait);
-    }
-
-    /// A value not stored for its size.
-    pub(crate) fn count_oversized(&self) {
-        self.core.counters.oversize();
-        self.on_function(FunctionEntry::oversize);
+    counted! {
+        /// A read that found a servable entry.
+        count_hit => hit, hit;
+        /// A read that found nothing servable.
+        count_miss => miss, miss;
+        /// An entry served after its ttl.
+        count_stale_hit => stale_hit, stale_hit;
+        /// An entry that did not decode.
+        count_decode_error => decode_error, decode_error;
+        /// A refresh drawn before expiry.
+        count_early_refresh => early_refresh, early_refresh;
+        /// A call that joined a load already running.
+        count_coalesced => coalesce, coalesce;
+        /// A miss that waited for another process's fill lock.
+        count_lock_wait => lock_wait, lock_wait;
+        /// A value not stored for its size.
+        count_oversized => oversize, oversize;
     }
 
     /// A failed cache operation of this call: counted on the cache (see
