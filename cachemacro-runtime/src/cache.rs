@@ -384,13 +384,22 @@ impl CacheBuilder {
 
     /// A cache on the Redis Cluster that `nodes` belong to (`redis://[user:password@]host:port`
     /// or `host:port`; one node that answers is enough). Waits at most the connect timeout for
-    /// a first connection; a cluster that does not answer is not an error. Every option applies
+    /// a first connection; a cluster that does not answer is not an error. A key prefix with a
+    /// `{` that it does not close over something (`x{`, `{}`) is: it would keep entries'
+    /// versions and locks out of their slots ([`ErrorKind::InvalidConfig`]). Every option applies
     /// as on a single server: the operation timeout bounds each command, redirections and
     /// retries included, and the circuit breaker counts its timeouts and lost connections.
     pub async fn redis_cluster<N: AsRef<str>>(
         self,
         nodes: impl IntoIterator<Item = N>,
     ) -> Result<Cache> {
+        if !crate::key::prefix_keeps_slots(&self.key_prefix) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "on a Redis Cluster the key prefix may hold a `{` only to open a hash tag that it \
+                 closes (`{app}:`), or an entry's version and lock would not share its slot",
+            ));
+        }
         let backend = RedisBackend::cluster(
             nodes,
             self.operation_timeout,
@@ -424,7 +433,8 @@ impl CacheBuilder {
         self.finish(Store::Memory(backend))
     }
 
-    /// A cache over an existing Redis connection, shared with its other users.
+    /// A cache over an existing Redis connection, shared with its other users. On a cluster, the
+    /// key prefix must keep slots as [`redis_cluster`](Self::redis_cluster) requires.
     pub fn redis_backend(self, backend: RedisBackend) -> Cache {
         self.finish(Store::Redis(backend))
     }

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     CircuitOpen,
     /// The server refused to store: it is out of memory (`maxmemory` with `noeviction`).
     OutOfMemory,
+    /// The options cannot work together: a key prefix that would keep an entry's version and
+    /// lock out of its Redis Cluster hash slot.
+    InvalidConfig,
 }
 
 /// An error from a cache operation.
@@ -99,6 +102,7 @@ impl fmt::Display for Error {
             ErrorKind::Decode => "cannot decode cached entry",
             ErrorKind::CircuitOpen => "cache circuit open: Redis is failing, command not sent",
             ErrorKind::OutOfMemory => "cache backend out of memory: value not stored",
+            ErrorKind::InvalidConfig => "invalid cache configuration",
         };
         if self.detail.is_empty() {
             f.write_str(what)
