@@ -60,9 +60,7 @@ impl Cache {
     /// A cache on the Redis Cluster that `nodes` belong to (`redis://[user:password@]host:port`
     /// or `host:port`; one node that answers is enough, the others are found through it), with
     /// default options. Only a malformed node URL, or none, is an error.
-    pub async fn redis_cluster<N: AsRef<str>>(
-        nodes: impl IntoIterator<Item = N>,
-    ) -> Result<Cache> {
+    pub async fn redis_cluster<N: AsRef<str>>(nodes: impl IntoIterator<Item = N>) -> Result<Cache> {
         Cache::builder().redis_cluster(nodes).await
     }
 

@@ -40,7 +40,9 @@ pub fn on_redis() -> bool {
 /// `KEYS` is asked of every master and their answers joined.
 pub async fn raw_redis() -> Option<RawRedis> {
     Some(match REDIS.try_with(Clone::clone).ok()? {
-        Target::Server(url) => RawRedis::Server(cachemacro_tests::redis_server::connect(&url).await),
+        Target::Server(url) => {
+            RawRedis::Server(cachemacro_tests::redis_server::connect(&url).await)
+        }
         Target::Cluster(urls) => RawRedis::Cluster(cluster_connection(&urls).await),
     })
 }
@@ -103,13 +105,18 @@ extern "C" {
 
 /// Stops the shared cluster when the test binary exits: a static is never dropped.
 extern "C" fn stop_cluster() {
-    let cluster = CLUSTER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    let cluster = CLUSTER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
     drop(cluster);
 }
 
 /// The node URLs of the shared cluster, made now if it is not yet.
 fn shared_cluster() -> Vec<String> {
-    let mut cluster = CLUSTER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cluster = CLUSTER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if cluster.is_none() {
         let started = std::time::Instant::now();
         *cluster = Some(RedisCluster::start());

@@ -640,8 +640,7 @@ impl Backend for RedisBackend {
             epochs
         } else {
             batches.next(&keys.entry).invoke_script(&invocation);
-            self.query_batches(&batches, &[&EPOCH, &BEGIN_FILL])
-                .await?
+            self.query_batches(&batches, &[&EPOCH, &BEGIN_FILL]).await?
         };
         let (locked, version, current): BeginReply = redis::from_redis_value(
             replies
@@ -688,8 +687,7 @@ impl Backend for RedisBackend {
         for (tag, _) in epochs {
             batches.next(tag).cmd("GET").arg(tag);
         }
-        let mut replies: Vec<redis::Value> =
-            self.query_batches(&batches, &[&FINISH_FILL]).await?;
+        let mut replies: Vec<redis::Value> = self.query_batches(&batches, &[&FINISH_FILL]).await?;
         let current: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(redis::Value::Array(replies.split_off(1)))?;
         let finished: i64 = redis::from_redis_value(
