@@ -94,7 +94,12 @@ impl RedisServer {
     /// one can take over right after the cluster is made.
     pub(crate) fn start_clustered(port: u16, file: PathBuf, node_timeout: Duration) -> Self {
         let mut server = RedisServer::new(port);
+        // Whatever a node writes (a full sync's snapshot) goes beside its node file, not into
+        // the directory the tests run in.
+        let directory = file.parent().unwrap_or(&file).display().to_string();
         server.config = [
+            "--dir",
+            &directory,
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
