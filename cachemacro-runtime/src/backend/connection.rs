@@ -94,20 +94,6 @@ pub(crate) enum Link {
     Cluster(ClusterConnection),
 }
 
-impl Link {
-    /// Sends `command` and returns its reply, server errors included as values. On a single
-    /// server without the boxed future of redis-rs's `ConnectionLike`.
-    #[inline]
-    pub(crate) async fn send(&mut self, command: &Cmd) -> RedisResult<Value> {
-        match self {
-            Link::Single(connection) => connection.send_packed_command(command).await,
-            Link::Cluster(connection) => {
-                redis::aio::ConnectionLike::req_packed_command(connection, command).await
-            }
-        }
-    }
-}
-
 impl redis::aio::ConnectionLike for Link {
     fn req_packed_command<'a>(&'a mut self, command: &'a Cmd) -> redis::RedisFuture<'a, Value> {
         match self {
@@ -221,7 +207,7 @@ impl Connection {
         self.shared.attempts.load(Ordering::Relaxed)
     }
 
-    #[inline]
+    #[inline(always)]
     fn current(&self) -> Option<Handle> {
         self.shared.current.load().as_ref().map(|live| Handle {
             connection: live.connection.clone(),
