@@ -323,7 +323,7 @@ pub fn slot(key: &str) -> u16 {
     crc16(hashed.as_bytes()) % SLOTS
 }
 
-const SLOTS: u16 = 16384;
+pub(crate) const SLOTS: u16 = 16384;
 
 fn crc16(bytes: &[u8]) -> u16 {
     let mut crc: u16 = 0;

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::breaker::{Breaker, BreakerStats};
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::slot;
+use crate::key::{slot, SLOTS};
 
 /// A Lua function for the scripts that read tokens: the token under `key`, or `token` stored
 /// there for `ttl` ms when there is none. A foreign value (`pcall`: another Redis type) is
@@ -128,7 +128,10 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
 pub struct RedisBackend {
     connection: Connection,
     operation_timeout: Duration,
-    breaker: Arc<Breaker>,
+    /// One circuit breaker on a single server; on a cluster one per range of hash slots
+    /// ([`CLUSTER_BREAKERS`]), so that a master that is down (until its replica takes over)
+    /// opens the breakers of its own slots, not those of the masters that answer.
+    breakers: Arc<[Breaker]>,
     /// Whether `connection` reaches a cluster, where no pipeline may cross hash slots.
     cluster: bool,
 }
@@ -167,6 +170,19 @@ fn tcp_nodelay_parameter(url: &str) -> Result<Option<bool>> {
 /// The shortest and longest pause, in ms, before redis-rs retries a cluster command (after a
 /// redirection it cannot follow at once, a `TRYAGAIN` during a migration, a lost node).
 const CLUSTER_RETRY_WAIT: (u64, u64) = (5, 50);
+
+/// Circuit breakers of a cluster backend, each in front of an equal range of hash slots: about
+/// five per master of a three-master cluster, so that a master that is down opens few breakers
+/// of the others' slots (a range may straddle two masters).
+pub const CLUSTER_BREAKERS: usize = 16;
+
+/// Breakers of `count` slot ranges, configured as `config` says (`None`: never open).
+fn breakers(count: usize, config: Option<(u32, Duration)>) -> Arc<[Breaker]> {
+    let (threshold, cool_down) = config.unwrap_or((u32::MAX, Duration::ZERO));
+    (0..count)
+        .map(|_| Breaker::new(threshold, cool_down))
+        .collect()
+}
 
 /// Consecutive failures that open the circuit breaker, by default.
 pub const BREAKER_THRESHOLD: u32 = 5;
@@ -208,7 +224,7 @@ impl RedisBackend {
         Ok(Self {
             connection,
             operation_timeout,
-            breaker: Arc::new(Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+            breakers: breakers(1, Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN))),
             cluster: false,
         })
     }
@@ -278,7 +294,10 @@ impl RedisBackend {
         Ok(Self {
             connection: Connection::new(Connector::Cluster(client)),
             operation_timeout,
-            breaker: Arc::new(Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+            breakers: breakers(
+                CLUSTER_BREAKERS,
+                Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+            ),
             cluster: true,
         })
     }
@@ -288,18 +307,38 @@ impl RedisBackend {
         self.cluster
     }
 
-    /// Replaces the circuit breaker: it opens after `threshold` consecutive timeouts or lost
+    /// Replaces the circuit breaker (on a cluster, each slot range's): it opens after
+    /// `threshold` consecutive timeouts or lost
     /// connections and lets one probe through every `cool_down` while open. `None` turns it off:
     /// every command then waits for the server, up to the operation timeout.
     #[must_use]
     pub fn with_circuit_breaker(mut self, breaker: Option<(u32, Duration)>) -> Self {
-        let (threshold, cool_down) = breaker.unwrap_or((u32::MAX, Duration::ZERO));
-        self.breaker = Arc::new(Breaker::new(threshold, cool_down));
+        self.breakers = breakers(self.breakers.len(), breaker);
         self
     }
 
+    /// The breakers' counters, summed; open when any is.
     pub(crate) fn breaker_stats(&self) -> BreakerStats {
-        self.breaker.stats()
+        self.breakers
+            .iter()
+            .map(Breaker::stats)
+            .fold(BreakerStats::default(), |all, one| BreakerStats {
+                open: all.open || one.open,
+                trips: all.trips + one.trips,
+                skips: all.skips + one.skips,
+            })
+    }
+
+    /// The breaker in front of commands on `key`: the one on a single server; on a cluster,
+    /// that of the range of slots `key` belongs to.
+    #[inline]
+    fn breaker(&self, key: &str) -> &Breaker {
+        let range = if self.cluster {
+            usize::from(slot(key)) * self.breakers.len() / usize::from(SLOTS)
+        } else {
+            0
+        };
+        &self.breakers[range]
     }
 
     /// Opens the connection now, waiting at most `wait` for an attempt to connect and a `PING`;
@@ -315,13 +354,14 @@ impl RedisBackend {
         matches!(tokio::time::timeout(wait, ping).await, Ok(Ok(())))
     }
 
-    /// Sends a command unless the breaker is open, bounded by the operation timeout: `command`
+    /// Sends a command on `key` (the first key of an operation that has several) unless its
+    /// breaker is open, bounded by the operation timeout: `command`
     /// gets the connection to send it on.
-    async fn run<T, F>(&self, command: impl FnOnce(Link) -> F) -> Result<T>
+    async fn run<T, F>(&self, key: &str, command: impl FnOnce(Link) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        let Some(pass) = self.breaker.pass() else {
+        let Some(pass) = self.breaker(key).pass() else {
             return Err(Error::new(ErrorKind::CircuitOpen, ""));
         };
         let result = match tokio::time::timeout(self.operation_timeout, self.send(command)).await {
@@ -347,9 +387,11 @@ impl RedisBackend {
     }
 
     /// Sends one plain command and converts its reply (see [`run`](Self::run)).
-    async fn command<T: FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
-        self.run(|mut connection| async move { query(&mut connection, command).await })
-            .await
+    async fn command<T: FromRedisValue>(&self, key: &str, command: &redis::Cmd) -> Result<T> {
+        self.run(key, |mut connection| async move {
+            query(&mut connection, command).await
+        })
+        .await
     }
 
     /// The batches of an operation on this backend's server or cluster.
@@ -366,10 +408,11 @@ impl RedisBackend {
     /// breaker pass for the whole.
     async fn query_batches(
         &self,
+        key: &str,
         batches: &Batches,
         scripts: &[&Script],
     ) -> Result<Vec<redis::Value>> {
-        self.run(|connection| async move {
+        self.run(key, |connection| async move {
             let replies = match &batches.pipelines[..] {
                 [(_, pipeline, _)] => vec![query_pipeline(connection, pipeline, scripts).await?],
                 pipelines => {
@@ -539,8 +582,10 @@ impl Backend for RedisBackend {
     type Bytes = Vec<u8>;
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.run(|mut connection| async move { query(&mut connection, &get_command(key)).await })
-            .await
+        self.run(key, |mut connection| async move {
+            query(&mut connection, &get_command(key)).await
+        })
+        .await
     }
 
     async fn read<K: AsRef<str> + Sync>(
@@ -558,7 +603,7 @@ impl Backend for RedisBackend {
             (true, Some(ttl)) => {
                 let mut command = redis::cmd("GETEX");
                 command.arg(key).arg("PX").arg(millis(ttl));
-                let entry = self.command(&command).await?;
+                let entry = self.command(key, &command).await?;
                 Ok(Found {
                     entry,
                     epochs: Epochs::new(),
@@ -575,7 +620,7 @@ impl Backend for RedisBackend {
                 for tag in tags {
                     pipeline.cmd("GET").arg(tag.as_ref());
                 }
-                self.run(|mut connection| async move {
+                self.run(key, |mut connection| async move {
                     let reply = pipeline.query_async(&mut connection).await?;
                     Ok(split_read(reply)?)
                 })
@@ -598,7 +643,7 @@ impl Backend for RedisBackend {
                 for tag in tags {
                     batches.next(tag.as_ref()).cmd("GET").arg(tag.as_ref());
                 }
-                let replies = self.query_batches(&batches, &[]).await?;
+                let replies = self.query_batches(key, &batches, &[]).await?;
                 Ok(split_read(redis::Value::Array(replies))?)
             }
         }
@@ -607,20 +652,20 @@ impl Backend for RedisBackend {
     async fn shorten(&self, key: &str, ttl: Duration) -> Result<()> {
         let mut command = redis::cmd("PEXPIRE");
         command.arg(key).arg(millis(ttl)).arg("LT");
-        let _: i64 = self.command(&command).await?;
+        let _: i64 = self.command(key, &command).await?;
         Ok(())
     }
 
     async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
         let mut command = redis::cmd("SET");
         command.arg(key).arg(&*value).arg("PX").arg(millis(ttl));
-        self.command(&command).await
+        self.command(key, &command).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut command = redis::cmd("DEL");
         command.arg(key);
-        let removed: u64 = self.command(&command).await?;
+        let removed: u64 = self.command(key, &command).await?;
         Ok(removed > 0)
     }
 
@@ -639,14 +684,18 @@ impl Backend for RedisBackend {
         let mut batches = self.batches();
         add_epochs(&mut batches, begin.tags, begin.epoch_ttl);
         let mut replies = if self.cluster && !begin.tags.is_empty() {
-            let mut epochs = self.query_batches(&batches, &[&EPOCH]).await?;
+            let mut epochs = self.query_batches(&keys.entry, &batches, &[&EPOCH]).await?;
             let mut fill = self.batches();
             fill.next(&keys.entry).invoke_script(&invocation);
-            epochs.extend(self.query_batches(&fill, &[&BEGIN_FILL]).await?);
+            epochs.extend(
+                self.query_batches(&keys.entry, &fill, &[&BEGIN_FILL])
+                    .await?,
+            );
             epochs
         } else {
             batches.next(&keys.entry).invoke_script(&invocation);
-            self.query_batches(&batches, &[&EPOCH, &BEGIN_FILL]).await?
+            self.query_batches(&keys.entry, &batches, &[&EPOCH, &BEGIN_FILL])
+                .await?
         };
         let (locked, version, current): BeginReply = redis::from_redis_value(
             replies
@@ -693,7 +742,9 @@ impl Backend for RedisBackend {
         for (tag, _) in epochs {
             batches.next(tag).cmd("GET").arg(tag);
         }
-        let mut replies: Vec<redis::Value> = self.query_batches(&batches, &[&FINISH_FILL]).await?;
+        let mut replies: Vec<redis::Value> = self
+            .query_batches(&keys.entry, &batches, &[&FINISH_FILL])
+            .await?;
         let current: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(redis::Value::Array(replies.split_off(1)))?;
         let finished: i64 = redis::from_redis_value(
@@ -716,7 +767,9 @@ impl Backend for RedisBackend {
         let mut invocation = UNLOCK.key(lock);
         invocation.arg(token);
         let _: i64 = self
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .run(lock, |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
             .await?;
         Ok(())
     }
@@ -725,7 +778,7 @@ impl Backend for RedisBackend {
         // A plain `DEL`: it needs no memory, so it works on a full server under `noeviction`.
         let mut command = redis::cmd("DEL");
         command.arg(entry).arg(version);
-        let _: i64 = self.command(&command).await?;
+        let _: i64 = self.command(entry, &command).await?;
         Ok(())
     }
 
@@ -743,7 +796,9 @@ impl Backend for RedisBackend {
             .arg(millis(value.ttl))
             .arg(expected.map(|token| token.to_string()).unwrap_or_default());
         let stored: i64 = self
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .run(entry, |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
             .await?;
         Ok(stored == 1)
     }
@@ -754,14 +809,14 @@ impl Backend for RedisBackend {
         }
         let mut batches = self.batches();
         add_epochs(&mut batches, tags, ttl);
-        let replies = self.query_batches(&batches, &[&EPOCH]).await?;
+        let replies = self.query_batches(&tags[0], &batches, &[&EPOCH]).await?;
         parse_epochs(replies)
     }
 
     async fn invalidate_tag(&self, tag: &str) -> Result<()> {
         let mut command = redis::cmd("DEL");
         command.arg(tag);
-        let _: i64 = self.command(&command).await?;
+        let _: i64 = self.command(tag, &command).await?;
         Ok(())
     }
 }
@@ -787,6 +842,27 @@ mod tests {
         let missing = split_read(Value::Array(vec![Value::Nil, Value::Nil])).unwrap();
         assert_eq!(missing.entry, None);
         assert_eq!(&*missing.epochs, &[None]);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_opens_the_breaker_of_a_failing_slot_range_only() {
+        let wait = Duration::from_millis(100);
+        let cluster = RedisBackend::cluster(["127.0.0.1:1"], wait, wait, None).unwrap();
+        // `user:1` and `user:2` are in slots 10778 and 14907: two ranges of 1024.
+        let (failing, answering) = ("user:1", "user:2");
+        let range = |key| usize::from(slot(key)) * CLUSTER_BREAKERS / usize::from(SLOTS);
+        assert_ne!(range(failing), range(answering));
+        for _ in 0..BREAKER_THRESHOLD {
+            cluster.breaker(failing).pass().expect("closed").record(true);
+        }
+        assert!(cluster.breaker(failing).pass().is_none(), "open");
+        assert!(cluster.breaker(answering).pass().is_some(), "closed");
+        let stats = cluster.breaker_stats();
+        assert!(stats.open);
+        assert_eq!(stats.trips, 1);
+
+        let single = RedisBackend::new("redis://127.0.0.1:1/", wait, wait).unwrap();
+        assert!(std::ptr::eq(single.breaker(failing), single.breaker(answering)));
     }
 
     #[test]
