@@ -853,7 +853,11 @@ mod tests {
         let range = |key| usize::from(slot(key)) * CLUSTER_BREAKERS / usize::from(SLOTS);
         assert_ne!(range(failing), range(answering));
         for _ in 0..BREAKER_THRESHOLD {
-            cluster.breaker(failing).pass().expect("closed").record(true);
+            cluster
+                .breaker(failing)
+                .pass()
+                .expect("closed")
+                .record(true);
         }
         assert!(cluster.breaker(failing).pass().is_none(), "open");
         assert!(cluster.breaker(answering).pass().is_some(), "closed");
@@ -862,7 +866,10 @@ mod tests {
         assert_eq!(stats.trips, 1);
 
         let single = RedisBackend::new("redis://127.0.0.1:1/", wait, wait).unwrap();
-        assert!(std::ptr::eq(single.breaker(failing), single.breaker(answering)));
+        assert!(std::ptr::eq(
+            single.breaker(failing),
+            single.breaker(answering)
+        ));
     }
 
     #[test]
