@@ -17,7 +17,7 @@ few=20
 many=120
 manifest=benches/peers/Cargo.toml
 cargo build --release --manifest-path "$manifest"
-binary=benches/peers/target/release/cachemacro-peers
+binary=${CARGO_TARGET_DIR:-benches/peers/target}/release/cachemacro-peers
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &

@@ -1,8 +1,10 @@
 //! Workspace-level examples, behaviour tests and benchmarks of cachemacro, and the harness they
-//! share: a private `redis-server` per test.
+//! share: a private `redis-server` per test, and a private Redis Cluster.
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod redis_cluster;
 pub mod redis_server;
 
+pub use redis_cluster::RedisCluster;
 pub use redis_server::RedisServer;

@@ -89,6 +89,33 @@ impl RedisServer {
         server
     }
 
+    /// Starts a node of a multi-node cluster on `port`, keeping its node configuration in
+    /// `file` (removed on drop). Replicas sync at once (`repl-diskless-sync-delay 0`), so that
+    /// one can take over right after the cluster is made.
+    pub(crate) fn start_clustered(port: u16, file: PathBuf, node_timeout: Duration) -> Self {
+        let mut server = RedisServer::new(port);
+        // Whatever a node writes (a full sync's snapshot) goes beside its node file, not into
+        // the directory the tests run in.
+        let directory = file.parent().unwrap_or(&file).display().to_string();
+        server.config = [
+            "--dir",
+            &directory,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &file.display().to_string(),
+            "--cluster-node-timeout",
+            &node_timeout.as_millis().to_string(),
+            "--repl-diskless-sync-delay",
+            "0",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        server.cluster_config = Some(file);
+        server.spawn();
+        server
+    }
+
     fn start_with(port: u16, password: Option<String>) -> Self {
         let mut server = RedisServer::new(port);
         server.password = password;
@@ -128,6 +155,11 @@ impl RedisServer {
     /// cache's back.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
         connect(&self.url()).await
+    }
+
+    /// Whether the server process runs (was not killed).
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
     }
 
     /// Kills the server with SIGKILL, as a crash would.

@@ -1,4 +1,5 @@
-//! `Cache::from_env` picks Redis when `REDIS_URL` is set and memory otherwise.
+//! `Cache::from_env` picks a Redis Cluster when `REDIS_CLUSTER_NODES` is set, Redis when
+//! `REDIS_URL` is, and memory otherwise.
 //! One test in its own binary, since it changes the process environment.
 
 use std::time::Duration;
@@ -34,4 +35,30 @@ async fn redis_url_selects_the_backend() {
         .await
         .unwrap();
     assert!(stored.is_some(), "the entry landed in the real server");
+
+    cluster_nodes_select_a_cluster().await;
+}
+
+/// `REDIS_CLUSTER_NODES` (node URLs separated by commas) selects a cluster; with `REDIS_URL` set
+/// too, which one was meant cannot be told, and it is an error. Runs after the test above, in
+/// the same test, since both change the process environment.
+async fn cluster_nodes_select_a_cluster() {
+    let cluster = cachemacro_tests::RedisCluster::start();
+    std::env::set_var("REDIS_CLUSTER_NODES", cluster.urls().join(","));
+    let both = Cache::from_env().await.expect_err("both variables set");
+    assert_eq!(both.kind(), cachemacro_runtime::ErrorKind::InvalidUrl);
+
+    std::env::remove_var("REDIS_URL");
+    let cache = Cache::builder()
+        .operation_timeout(Duration::from_secs(2))
+        .from_env()
+        .await
+        .unwrap();
+    // Keys of many slots, so of every master: each write lands, each read finds it.
+    for id in 0..32u8 {
+        let key = format!("seen:{id}");
+        cache.set(&key, &id, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(cache.get::<u8>(&key).await.unwrap(), Some(id));
+    }
+    std::env::remove_var("REDIS_CLUSTER_NODES");
 }

@@ -11,7 +11,7 @@ use crate::backend::redis::{BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
 use crate::backend::{Backend, MemoryBackend, RedisBackend};
 use crate::core::{with_backend, Core, Store};
 use crate::envelope;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::failure::Failure;
 use crate::function::{FunctionStats, Functions};
 use crate::loader::InCaller;
@@ -59,7 +59,15 @@ impl Cache {
         Cache::builder().redis(url).await
     }
 
-    /// Redis when the `REDIS_URL` environment variable is set, otherwise the embedded cache.
+    /// A cache on the Redis Cluster that `nodes` belong to (`redis://[user:password@]host:port`
+    /// or `host:port`; one node that answers is enough, the others are found through it), with
+    /// default options. Only a malformed node URL, or none, is an error.
+    pub async fn redis_cluster<N: AsRef<str>>(nodes: impl IntoIterator<Item = N>) -> Result<Cache> {
+        Cache::builder().redis_cluster(nodes).await
+    }
+
+    /// Redis Cluster when the `REDIS_CLUSTER_NODES` environment variable is set (node URLs
+    /// separated by commas), Redis when `REDIS_URL` is, otherwise the embedded cache.
     pub async fn from_env() -> Result<Cache> {
         Cache::builder().from_env().await
     }
@@ -272,8 +280,8 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-/// Options for a [`Cache`]; finish with [`memory`](Self::memory), [`redis`](Self::redis) or
-/// [`from_env`](Self::from_env).
+/// Options for a [`Cache`]; finish with [`memory`](Self::memory), [`redis`](Self::redis),
+/// [`redis_cluster`](Self::redis_cluster) or [`from_env`](Self::from_env).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -430,11 +438,48 @@ impl CacheBuilder {
         Ok(self.finish(Store::Redis(backend)))
     }
 
-    /// Redis at `REDIS_URL` when it is set, otherwise the embedded cache.
+    /// A cache on the Redis Cluster that `nodes` belong to (`redis://[user:password@]host:port`
+    /// or `host:port`; one node that answers is enough). Waits at most the connect timeout for
+    /// a first connection; a cluster that does not answer is not an error. A key prefix with a
+    /// `{` that it does not close over something (`x{`, `{}`) is: it would keep entries'
+    /// versions and locks out of their slots ([`ErrorKind::InvalidConfig`]). Every option applies
+    /// as on a single server: the operation timeout bounds each command, redirections and
+    /// retries included, and the circuit breaker counts its timeouts and lost connections.
+    pub async fn redis_cluster<N: AsRef<str>>(
+        self,
+        nodes: impl IntoIterator<Item = N>,
+    ) -> Result<Cache> {
+        if !crate::key::prefix_keeps_slots(&self.key_prefix) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "on a Redis Cluster the key prefix may hold a `{` only to open a hash tag that it \
+                 closes (`{app}:`), or an entry's version and lock would not share its slot",
+            ));
+        }
+        let backend = RedisBackend::cluster(
+            nodes,
+            self.operation_timeout,
+            self.connect_timeout,
+            self.tcp_nodelay,
+        )?
+        .with_circuit_breaker(self.circuit_breaker);
+        backend.warm_up(self.connect_timeout).await;
+        Ok(self.finish(Store::Redis(backend)))
+    }
+
+    /// Redis Cluster at `REDIS_CLUSTER_NODES` (node URLs separated by commas) when it is set,
+    /// Redis at `REDIS_URL` when that is set, otherwise the embedded cache. Both set is an
+    /// error: which one was meant cannot be told.
     pub async fn from_env(self) -> Result<Cache> {
-        match std::env::var("REDIS_URL") {
-            Ok(url) if !url.is_empty() => self.redis(&url).await,
-            _ => Ok(self.memory()),
+        let variable = |name| std::env::var(name).ok().filter(|value| !value.is_empty());
+        match (variable(CLUSTER_NODES_VARIABLE), variable(URL_VARIABLE)) {
+            (Some(_), Some(_)) => Err(Error::new(
+                ErrorKind::InvalidUrl,
+                "both REDIS_CLUSTER_NODES and REDIS_URL are set: unset the one not meant",
+            )),
+            (Some(nodes), None) => self.redis_cluster(nodes.split(',')).await,
+            (None, Some(url)) => self.redis(&url).await,
+            (None, None) => Ok(self.memory()),
         }
     }
 
@@ -444,7 +489,8 @@ impl CacheBuilder {
         self.finish(Store::Memory(backend))
     }
 
-    /// A cache over an existing Redis connection, shared with its other users.
+    /// A cache over an existing Redis connection, shared with its other users. On a cluster, the
+    /// key prefix must keep slots as [`redis_cluster`](Self::redis_cluster) requires.
     pub fn redis_backend(self, backend: RedisBackend) -> Cache {
         self.finish(Store::Redis(backend))
     }
@@ -470,6 +516,10 @@ impl CacheBuilder {
 }
 
 const TTL_PROFILE_VARIABLE: &str = "CACHEMACRO_TTL_";
+/// The URL of a single Redis server, for [`CacheBuilder::from_env`].
+const URL_VARIABLE: &str = "REDIS_URL";
+/// The node URLs of a Redis Cluster, separated by commas, for [`CacheBuilder::from_env`].
+const CLUSTER_NODES_VARIABLE: &str = "REDIS_CLUSTER_NODES";
 
 /// `CACHEMACRO_TTL_<NAME>=<duration>` variables, by lower-case name. A value that does not parse
 /// is ignored with a warning rather than failing the application.

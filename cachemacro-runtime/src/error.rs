@@ -25,6 +25,9 @@ pub enum ErrorKind {
     CircuitOpen,
     /// The server refused to store: it is out of memory (`maxmemory` with `noeviction`).
     OutOfMemory,
+    /// The options cannot work together: a key prefix that would keep an entry's version and
+    /// lock out of its Redis Cluster hash slot.
+    InvalidConfig,
 }
 
 impl ErrorKind {
@@ -32,6 +35,7 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::InvalidConfig => "invalid_config",
             ErrorKind::Connection => "connection",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Backend => "backend",
@@ -115,6 +119,7 @@ impl fmt::Display for Error {
             ErrorKind::Decode => "cannot decode cached entry",
             ErrorKind::CircuitOpen => "cache circuit open: Redis is failing, command not sent",
             ErrorKind::OutOfMemory => "cache backend out of memory: value not stored",
+            ErrorKind::InvalidConfig => "invalid cache configuration",
         };
         if self.detail.is_empty() {
             f.write_str(what)

@@ -317,6 +317,17 @@ pub fn companion(prefix: &str, key: &str, suffix: &str) -> String {
     [key, suffix].concat()
 }
 
+/// Whether [`companion`] keeps every key under `prefix` in its entry's hash slot: the prefix has
+/// no `{`, or its first `{` opens a hash tag that the prefix closes (then every key under it is in
+/// one slot). A first `{` that the prefix leaves open, or closes at once (`{}`: Redis then hashes
+/// the whole key), takes the hash tag out of the companions' hands.
+pub fn prefix_keeps_slots(prefix: &str) -> bool {
+    match prefix.find('{') {
+        None => true,
+        Some(open) => matches!(prefix[open + 1..].find('}'), Some(length) if length > 0),
+    }
+}
+
 /// The part of `key` Redis Cluster hashes when it is not the whole key: after the first `{`, up
 /// to the first `}` after it, when that is not empty.
 pub fn hash_tag(key: &str) -> Option<&str> {
@@ -332,7 +343,7 @@ pub fn slot(key: &str) -> u16 {
     crc16(hashed.as_bytes()) % SLOTS
 }
 
-const SLOTS: u16 = 16384;
+pub(crate) const SLOTS: u16 = 16384;
 
 fn crc16(bytes: &[u8]) -> u16 {
     let mut crc: u16 = 0;
@@ -506,6 +517,22 @@ mod tests {
             assert_eq!(slot(&companion), slot(key), "{key} vs {companion}");
             assert!(companion.starts_with(prefix), "{companion}");
             assert_ne!(companion, key);
+        }
+    }
+
+    #[test]
+    fn prefixes_that_keep_companions_in_the_slot_are_told_apart() {
+        for prefix in ["", "app:", "{app}:", "a}b:", "{t}{", "x}{y}:"] {
+            assert!(prefix_keeps_slots(prefix), "{prefix:?}");
+            for key in ["user:1", "a}b", "{x}y", "}{"] {
+                let key = format!("{prefix}{key}");
+                assert_eq!(slot(&companion(prefix, &key, "#v")), slot(&key), "{key:?}");
+            }
+        }
+        for prefix in ["x}{:", "{", "{}:", "a{b"] {
+            assert!(!prefix_keeps_slots(prefix), "{prefix:?}");
+            let key = format!("{prefix}user:1");
+            assert_ne!(slot(&companion(prefix, &key, "#v")), slot(&key), "{key:?}");
         }
     }
 

@@ -1267,7 +1267,11 @@ mod tests {
         // A name inside a format string is not seen: the companions then mark that parameter
         // used themselves, which is harmless.
         let args = parse_ok(quote!(key = format!("user:{id}")));
-        assert!(!args.key_expr_mentions().unwrap().iter().any(|ident| ident == "id"));
+        assert!(!args
+            .key_expr_mentions()
+            .unwrap()
+            .iter()
+            .any(|ident| ident == "id"));
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! One suite, two backends: every behaviour here must hold for the embedded store and for a real
-//! `redis-server` alike.
+//! One suite, three backends: every behaviour here must hold for the embedded store, a real
+//! `redis-server` and a real Redis Cluster (3 masters, 3 replicas) alike.
+//!
+//! Each case on a single server gets a server of its own. The cluster takes a few seconds to
+//! make, so the cases share one, made by the first of them and stopped when the test binary
+//! exits; they take turns on it, each on a flushed cluster, since they name the same keys.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cachemacro_runtime::backend::{Backend, MemoryBackend, RedisBackend};
 use cachemacro_runtime::{Cache, CacheBuilder};
-use cachemacro_tests::RedisServer;
+use cachemacro_tests::{RedisCluster, RedisServer};
 
 mod basics;
 mod detached;
@@ -13,27 +18,114 @@ mod guarantees;
 mod invalidation;
 mod stampede;
 
+/// The Redis behind a case: a server or a cluster.
+#[derive(Clone)]
+pub enum Target {
+    Server(String),
+    Cluster(Vec<String>),
+}
+
 tokio::task_local! {
-    /// The URL of the `redis-server` behind the case being run; unset on the embedded store.
-    static REDIS_URL: String;
+    /// The Redis behind the case being run; unset on the embedded store.
+    static REDIS: Target;
 }
 
-/// Whether the running case runs on a `redis-server` (rather than the embedded store).
+/// Whether the running case runs on Redis (rather than the embedded store).
 pub fn on_redis() -> bool {
-    REDIS_URL.try_with(|_| ()).is_ok()
+    REDIS.try_with(|_| ()).is_ok()
 }
 
-/// A plain connection to the `redis-server` behind the running case, for checks the cache's API
-/// cannot make (which keys exist, their types and ttls); `None` on the embedded store.
-pub async fn raw_redis() -> Option<::redis::aio::MultiplexedConnection> {
-    let url = REDIS_URL.try_with(Clone::clone).ok()?;
-    let client = ::redis::Client::open(url).expect("the test server's URL");
-    Some(
-        client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("the test server answers"),
-    )
+/// A plain connection to the Redis behind the running case, for checks the cache's API cannot
+/// make (which keys exist, their types and ttls); `None` on the embedded store. On a cluster,
+/// `KEYS` is asked of every master and their answers joined.
+pub async fn raw_redis() -> Option<RawRedis> {
+    Some(match REDIS.try_with(Clone::clone).ok()? {
+        Target::Server(url) => {
+            RawRedis::Server(cachemacro_tests::redis_server::connect(&url).await)
+        }
+        Target::Cluster(urls) => RawRedis::Cluster(cluster_connection(&urls).await),
+    })
+}
+
+/// A plain connection to a server or a cluster.
+pub enum RawRedis {
+    Server(::redis::aio::MultiplexedConnection),
+    Cluster(::redis::cluster_async::ClusterConnection),
+}
+
+impl ::redis::aio::ConnectionLike for RawRedis {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        command: &'a ::redis::Cmd,
+    ) -> ::redis::RedisFuture<'a, ::redis::Value> {
+        match self {
+            RawRedis::Server(connection) => connection.req_packed_command(command),
+            RawRedis::Cluster(connection) => connection.req_packed_command(command),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a ::redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> ::redis::RedisFuture<'a, Vec<::redis::Value>> {
+        match self {
+            RawRedis::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
+            RawRedis::Cluster(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+async fn cluster_connection(urls: &[String]) -> ::redis::cluster_async::ClusterConnection {
+    ::redis::cluster::ClusterClient::builder(urls.to_vec())
+        .response_timeout(Duration::from_secs(10))
+        .build()
+        .expect("the test cluster's URLs")
+        .get_async_connection()
+        .await
+        .expect("the test cluster answers")
+}
+
+/// The cluster the cases of this binary share, made on first use.
+static CLUSTER: Mutex<Option<RedisCluster>> = Mutex::new(None);
+
+/// Whose turn it is on the shared cluster.
+static CLUSTER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Stops the shared cluster when the test binary exits: a static is never dropped.
+extern "C" fn stop_cluster() {
+    let cluster = CLUSTER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    drop(cluster);
+}
+
+/// The node URLs of the shared cluster, made now if it is not yet.
+fn shared_cluster() -> Vec<String> {
+    let mut cluster = CLUSTER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if cluster.is_none() {
+        let started = std::time::Instant::now();
+        *cluster = Some(RedisCluster::start());
+        eprintln!("test cluster ready in {:?}", started.elapsed());
+        // SAFETY: `stop_cluster` is a plain function that lives as long as the process.
+        let registered = unsafe { atexit(stop_cluster) };
+        assert_eq!(registered, 0, "atexit");
+    }
+    cluster.as_ref().expect("started").urls()
 }
 
 /// A second cache over the same store as the fixture: another process, as far as the store can
@@ -62,8 +154,8 @@ impl SharedStore for RedisBackend {
     }
 }
 
-/// Runs each `module::case(&cache, &backend)` once on the embedded store and once on a private
-/// `redis-server`.
+/// Runs each `module::case(&cache, &backend)` once on the embedded store, once on a private
+/// `redis-server` and once on the shared cluster.
 macro_rules! conformance {
     ($($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
         mod memory {
@@ -94,8 +186,31 @@ macro_rules! conformance {
                         let backend = RedisBackend::new(&server.url(), timeout, timeout).unwrap();
                         assert!(backend.warm_up(timeout).await, "the test server answers");
                         let cache = Cache::builder().redis_backend(backend.clone());
-                        REDIS_URL
-                            .scope(server.url(), crate::$module::$case(&cache, &backend))
+                        REDIS
+                            .scope(Target::Server(server.url()), crate::$module::$case(&cache, &backend))
+                            .await;
+                    }
+                )*
+            })*
+        }
+
+        mod cluster {
+            use super::*;
+            $(mod $module {
+                use super::*;
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $case() {
+                        let urls = tokio::task::spawn_blocking(shared_cluster).await.unwrap();
+                        let _turn = CLUSTER_TURN.lock().await;
+                        let mut raw = cluster_connection(&urls).await;
+                        let () = ::redis::cmd("FLUSHALL").query_async(&mut raw).await.unwrap();
+                        let timeout = Duration::from_secs(2);
+                        let backend = RedisBackend::cluster(&urls, timeout, timeout, None).unwrap();
+                        assert!(backend.warm_up(timeout).await, "the test cluster answers");
+                        let cache = Cache::builder().redis_backend(backend.clone());
+                        REDIS
+                            .scope(Target::Cluster(urls), crate::$module::$case(&cache, &backend))
                             .await;
                     }
                 )*

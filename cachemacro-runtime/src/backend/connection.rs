@@ -1,5 +1,6 @@
-//! The connection to Redis: one redis-rs `MultiplexedConnection`, shared by every command and
-//! replaced in the background when it is lost.
+//! The connection to Redis: one redis-rs `MultiplexedConnection` to a single server, or one
+//! `cluster_async::ClusterConnection` to a Redis Cluster, shared by every command and made in the
+//! background.
 //!
 //! A command takes a handle to the current connection (an `ArcSwapOption` load and a clone of
 //! the connection's channel) and sends on it. There is never a wait for a connection, except for
@@ -10,6 +11,11 @@
 //! sure that a reconnect runs. One reconnect runs at a time, in a task of its own, retrying with
 //! a capped backoff until it connects or the backend is dropped, so a restarted server is used
 //! again without any caller waiting for it.
+//!
+//! A cluster connection is made the same way (the first attempt needs one node that answers and
+//! a slot map), but once made it is kept: it holds a connection per node, reconnects to a node it
+//! lost, follows `MOVED` and `ASK` and refreshes its slot map by itself, so an error on one node
+//! (a master killed before its replica takes over) says nothing about the others.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +25,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
-use redis::AsyncConnectionConfig;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, RedisResult, Value};
 use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -36,9 +44,7 @@ pub(crate) struct Connection {
 }
 
 struct Shared {
-    client: redis::Client,
-    /// Connection timeout as configured, no response timeout: the backend bounds each command.
-    config: AsyncConnectionConfig,
+    connector: Connector,
     current: ArcSwapOption<Live>,
     /// Why there is no connection: the last failed attempt, or the error that lost the last
     /// connection. `None` until the first attempt ends.
@@ -53,26 +59,88 @@ struct Shared {
     changed: Notify,
 }
 
+/// What connections are made with.
+pub(crate) enum Connector {
+    /// One server; connection timeout as configured, no response timeout: the backend bounds
+    /// each command.
+    Single {
+        client: redis::Client,
+        config: AsyncConnectionConfig,
+    },
+    /// A Redis Cluster, reached through its nodes.
+    Cluster(ClusterClient),
+}
+
+impl Connector {
+    async fn connect(&self) -> RedisResult<Link> {
+        match self {
+            Connector::Single { client, config } => client
+                .get_multiplexed_async_connection_with_config(config)
+                .await
+                .map(Link::Single),
+            Connector::Cluster(client) => client.get_async_connection().await.map(Link::Cluster),
+        }
+    }
+}
+
+/// A connection commands are sent on: cheap to clone, pipelining the commands of concurrent
+/// callers.
+#[derive(Clone)]
+pub(crate) enum Link {
+    /// To one server.
+    Single(MultiplexedConnection),
+    /// To a cluster: routes each command (and each pipeline, whose keys must share a hash slot)
+    /// to the master of its slot.
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, command: &'a Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Link::Single(connection) => connection.req_packed_command(command),
+            Link::Cluster(connection) => connection.req_packed_command(command),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Link::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Link::Single(connection) => connection.get_db(),
+            Link::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
 /// The current connection and the attempt that made it, which tells it from its successors.
 struct Live {
-    connection: MultiplexedConnection,
+    connection: Link,
     generation: u64,
 }
 
 /// The connection for one command.
 pub(crate) struct Handle {
-    pub(crate) connection: MultiplexedConnection,
+    pub(crate) connection: Link,
     generation: u64,
 }
 
 impl Connection {
-    /// A connection to `client`'s server, first attempted now in the background when called
+    /// A connection made by `connector`, first attempted now in the background when called
     /// inside a Tokio runtime (else by the first command).
-    pub(crate) fn new(client: redis::Client, config: AsyncConnectionConfig) -> Self {
+    pub(crate) fn new(connector: Connector) -> Self {
         let connection = Self {
             shared: Arc::new(Shared {
-                client,
-                config,
+                connector,
                 current: ArcSwapOption::empty(),
                 failure: Mutex::new(None),
                 reconnecting: AtomicBool::new(false),
@@ -105,7 +173,8 @@ impl Connection {
     }
 
     /// The command on `handle` failed with `error`: when that means its connection is dead, drops
-    /// the connection (unless already replaced) and makes sure a reconnect runs.
+    /// the connection (unless already replaced) and makes sure a reconnect runs. A cluster
+    /// connection is never dropped: it reconnects to its nodes by itself.
     pub(crate) fn failed(&self, handle_generation: u64, error: &redis::RedisError) {
         if !is_lost(error) {
             return;
@@ -113,6 +182,9 @@ impl Connection {
         let shared = &self.shared;
         let current = shared.current.load();
         if let Some(live) = &*current {
+            if matches!(live.connection, Link::Cluster(_)) {
+                return;
+            }
             if live.generation != handle_generation {
                 // A newer connection replaced the one that failed.
                 return;
@@ -135,7 +207,7 @@ impl Connection {
         self.shared.attempts.load(Ordering::Relaxed)
     }
 
-    #[inline]
+    #[inline(always)]
     fn current(&self) -> Option<Handle> {
         self.shared.current.load().as_ref().map(|live| Handle {
             connection: live.connection.clone(),
@@ -229,10 +301,7 @@ async fn reconnect(guard: Reconnecting) {
             return;
         };
         let attempt = shared.attempts.fetch_add(1, Ordering::Relaxed) + 1;
-        let outcome = shared
-            .client
-            .get_multiplexed_async_connection_with_config(&shared.config)
-            .await;
+        let outcome = shared.connector.connect().await;
         match outcome {
             Ok(connection) => {
                 shared.current.store(Some(Arc::new(Live {
@@ -289,7 +358,7 @@ mod tests {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(None);
-        Connection::new(client, config)
+        Connection::new(Connector::Single { client, config })
     }
 
     /// A port nobody listens on.

@@ -1,22 +1,23 @@
-//! The Redis backend: one multiplexed, reconnecting connection (`connection.rs`), every command
-//! bounded in time.
+//! The Redis backend: one multiplexed, reconnecting connection (`connection.rs`) to a server or
+//! to a Redis Cluster, every command bounded in time.
 //! Operations that must be atomic are Lua scripts over keys of one hash slot; a tag's epoch lives
-//! in a slot of its own, so it is read by a command of its own in the same pipeline.
+//! in a slot of its own, so it is read by a command of its own: in the same pipeline on a single
+//! server, in a pipeline per slot, all sent at once, on a cluster ([`Batches`]).
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, Script, ServerErrorKind};
 
-use super::connection::Connection;
+use super::connection::{Connection, Connector, Link};
 use super::{
     new_token, Backend, Begin, Epochs, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL,
 };
 use crate::breaker::{Breaker, BreakerStats};
 use crate::error::{Error, ErrorKind, Result};
+use crate::key::{slot, SLOTS};
 
 /// A Lua function for the scripts that read tokens: the token under `key`, or `token` stored
 /// there for `ttl` ms when there is none. A foreign value (`pcall`: another Redis type) is
@@ -116,7 +117,8 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// A Redis server reached through one redis-rs `MultiplexedConnection`.
+/// A Redis server reached through one redis-rs `MultiplexedConnection`, or a Redis Cluster
+/// reached through one `cluster_async::ClusterConnection` ([`cluster`](Self::cluster)).
 ///
 /// The connection is made in the background and re-made there after a drop. Commands wait for
 /// the first attempt to connect, within the operation timeout; after it, while there is no
@@ -126,7 +128,12 @@ static PUT: LazyLock<Script> = LazyLock::new(|| {
 pub struct RedisBackend {
     connection: Connection,
     operation_timeout: Duration,
-    breaker: Arc<Breaker>,
+    /// One circuit breaker on a single server; on a cluster one per range of hash slots
+    /// ([`CLUSTER_BREAKERS`]), so that a master that is down (until its replica takes over)
+    /// opens the breakers of its own slots, not those of the masters that answer.
+    breakers: Arc<[Breaker]>,
+    /// Whether `connection` reaches a cluster, where no pipeline may cross hash slots.
+    cluster: bool,
 }
 
 /// Whether connections set TCP_NODELAY, unless told otherwise: off, as in redis-rs. Measured on
@@ -158,6 +165,23 @@ fn tcp_nodelay_parameter(url: &str) -> Result<Option<bool>> {
         });
     }
     Ok(found)
+}
+
+/// The shortest and longest pause, in ms, before redis-rs retries a cluster command (after a
+/// redirection it cannot follow at once, a `TRYAGAIN` during a migration, a lost node).
+const CLUSTER_RETRY_WAIT: (u64, u64) = (5, 50);
+
+/// Circuit breakers of a cluster backend, each in front of an equal range of hash slots: about
+/// five per master of a three-master cluster, so that a master that is down opens few breakers
+/// of the others' slots (a range may straddle two masters).
+pub const CLUSTER_BREAKERS: usize = 16;
+
+/// Breakers of `count` slot ranges, configured as `config` says (`None`: never open).
+fn breakers(count: usize, config: Option<(u32, Duration)>) -> Arc<[Breaker]> {
+    let (threshold, cool_down) = config.unwrap_or((u32::MAX, Duration::ZERO));
+    (0..count)
+        .map(|_| Breaker::new(threshold, cool_down))
+        .collect()
 }
 
 /// Consecutive failures that open the circuit breaker, by default.
@@ -196,26 +220,125 @@ impl RedisBackend {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(None);
-        let connection = Connection::new(client, config);
+        let connection = Connection::new(Connector::Single { client, config });
         Ok(Self {
             connection,
             operation_timeout,
-            breaker: Arc::new(Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+            breakers: breakers(1, Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN))),
+            cluster: false,
         })
     }
 
-    /// Replaces the circuit breaker: it opens after `threshold` consecutive timeouts or lost
+    /// Prepares a connection to the Redis Cluster that `nodes` belong to (`redis://host:port`
+    /// URLs, or `host:port`; one that answers is enough, the others are found through it),
+    /// without waiting for it; only a malformed node URL, or none, is an error. Must be called
+    /// inside a Tokio runtime. A password or user name in the URLs, which must all carry the
+    /// same, is used on every node. TCP_NODELAY as the first URL's `tcp_nodelay` parameter says,
+    /// else `tcp_nodelay`, else [`DEFAULT_TCP_NODELAY`].
+    ///
+    /// The connection follows `MOVED` and `ASK` redirections, refreshes its slot map when the
+    /// cluster changes (a failover, a resharding) and reconnects to nodes it lost, by itself; the
+    /// operation timeout bounds each command, retries included, and the circuit breaker counts
+    /// its timeouts and lost connections as on a single server.
+    pub fn cluster<N: AsRef<str>>(
+        nodes: impl IntoIterator<Item = N>,
+        operation_timeout: Duration,
+        connect_timeout: Duration,
+        tcp_nodelay: Option<bool>,
+    ) -> Result<Self> {
+        let invalid = |_| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                "a Redis Cluster node URL could not be parsed",
+            )
+        };
+        let nodes: Vec<String> = nodes
+            .into_iter()
+            .map(|node| {
+                let node = node.as_ref().trim();
+                if node.contains("://") {
+                    node.to_owned()
+                } else {
+                    format!("redis://{node}")
+                }
+            })
+            .collect();
+        let Some(first) = nodes.first() else {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                "a Redis Cluster needs at least one node URL",
+            ));
+        };
+        let nodelay = tcp_nodelay_parameter(first)?
+            .or(tcp_nodelay)
+            .unwrap_or(DEFAULT_TCP_NODELAY);
+        let infos = nodes
+            .iter()
+            .map(|node| node.as_str().into_connection_info().map_err(invalid))
+            .collect::<Result<Vec<_>>>()?;
+        let client = redis::cluster::ClusterClient::builder(infos)
+            .connection_timeout(connect_timeout)
+            // `run` bounds every command, its retries included: redis-rs's own timeouts would
+            // only end a retry that the operation timeout has already given up on.
+            .response_timeout(operation_timeout)
+            .overall_response_timeout(None)
+            // Retries (a redirection during a resharding, a node that is being failed over)
+            // come a few milliseconds apart, not redis-rs's default of over a second, which no
+            // command bounded by the operation timeout would live to see.
+            .min_retry_wait(CLUSTER_RETRY_WAIT.0)
+            .max_retry_wait(CLUSTER_RETRY_WAIT.1)
+            .retry_wait_formula(CLUSTER_RETRY_WAIT.0, 2)
+            .tcp_settings(TcpSettings::default().set_nodelay(nodelay))
+            .build()
+            .map_err(invalid)?;
+        Ok(Self {
+            connection: Connection::new(Connector::Cluster(client)),
+            operation_timeout,
+            breakers: breakers(
+                CLUSTER_BREAKERS,
+                Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+            ),
+            cluster: true,
+        })
+    }
+
+    /// Whether this backend reaches a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Replaces the circuit breaker (on a cluster, each slot range's): it opens after
+    /// `threshold` consecutive timeouts or lost
     /// connections and lets one probe through every `cool_down` while open. `None` turns it off:
     /// every command then waits for the server, up to the operation timeout.
     #[must_use]
     pub fn with_circuit_breaker(mut self, breaker: Option<(u32, Duration)>) -> Self {
-        let (threshold, cool_down) = breaker.unwrap_or((u32::MAX, Duration::ZERO));
-        self.breaker = Arc::new(Breaker::new(threshold, cool_down));
+        self.breakers = breakers(self.breakers.len(), breaker);
         self
     }
 
+    /// The breakers' counters, summed; open when any is.
     pub(crate) fn breaker_stats(&self) -> BreakerStats {
-        self.breaker.stats()
+        self.breakers
+            .iter()
+            .map(Breaker::stats)
+            .fold(BreakerStats::default(), |all, one| BreakerStats {
+                open: all.open || one.open,
+                trips: all.trips + one.trips,
+                skips: all.skips + one.skips,
+            })
+    }
+
+    /// The breaker in front of commands on `key`: the one on a single server; on a cluster,
+    /// that of the range of slots `key` belongs to.
+    #[inline]
+    fn breaker(&self, key: &str) -> &Breaker {
+        let range = if self.cluster {
+            usize::from(slot(key)) * self.breakers.len() / usize::from(SLOTS)
+        } else {
+            0
+        };
+        &self.breakers[range]
     }
 
     /// Opens the connection now, waiting at most `wait` for an attempt to connect and a `PING`;
@@ -231,18 +354,19 @@ impl RedisBackend {
         matches!(tokio::time::timeout(wait, ping).await, Ok(Ok(())))
     }
 
-    /// The server's `INFO` reply.
+    /// The server's `INFO` reply; on a cluster, the reply of the master of slot 0's range.
     pub(crate) async fn info(&self) -> Result<String> {
-        self.command(&redis::cmd("INFO")).await
+        self.command("", &redis::cmd("INFO")).await
     }
 
-    /// Sends a command unless the breaker is open, bounded by the operation timeout: `command`
+    /// Sends a command on `key` (the first key of an operation that has several) unless its
+    /// breaker is open, bounded by the operation timeout: `command`
     /// gets the connection to send it on.
-    async fn run<T, F>(&self, command: impl FnOnce(MultiplexedConnection) -> F) -> Result<T>
+    async fn run<T, F>(&self, key: &str, command: impl FnOnce(Link) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        let Some(pass) = self.breaker.pass() else {
+        let Some(pass) = self.breaker(key).pass() else {
             return Err(Error::new(ErrorKind::CircuitOpen, ""));
         };
         let result = match tokio::time::timeout(self.operation_timeout, self.send(command)).await {
@@ -255,7 +379,7 @@ impl RedisBackend {
 
     /// Runs `command` on the current connection, which is dropped (and re-made in the
     /// background) when the command finds it dead.
-    async fn send<T, F>(&self, command: impl FnOnce(MultiplexedConnection) -> F) -> Result<T>
+    async fn send<T, F>(&self, command: impl FnOnce(Link) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -268,42 +392,124 @@ impl RedisBackend {
     }
 
     /// Sends one plain command and converts its reply (see [`run`](Self::run)).
-    async fn command<T: FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
-        self.run(|mut connection| async move { query(&mut connection, command).await })
-            .await
+    async fn command<T: FromRedisValue>(&self, key: &str, command: &redis::Cmd) -> Result<T> {
+        self.run(key, |mut connection| async move {
+            query(&mut connection, command).await
+        })
+        .await
     }
 
-    /// Runs `pipeline`, which invokes `scripts`; when the server does not know them (after a
-    /// restart or `SCRIPT FLUSH`), loads them and runs it once more. One round trip otherwise.
-    async fn query_pipeline<T: redis::FromRedisValue>(
+    /// The batches of an operation on this backend's server or cluster.
+    fn batches(&self) -> Batches {
+        Batches {
+            pipelines: Vec::new(),
+            cluster: self.cluster,
+            commands: 0,
+        }
+    }
+
+    /// Sends `batches`, whose commands may invoke `scripts`, in one round trip (see [`Batches`]):
+    /// the replies of all their commands, in the order they were added. One timeout and one
+    /// breaker pass for the whole.
+    async fn query_batches(
         &self,
-        pipeline: &redis::Pipeline,
+        key: &str,
+        batches: &Batches,
         scripts: &[&Script],
-    ) -> Result<T> {
-        self.run(|mut connection| async move {
-            match pipeline.query_async(&mut connection).await {
-                Err(error)
-                    if error.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
-                {
-                    for script in scripts {
-                        script.load_async(&mut connection).await?;
-                    }
-                    pipeline.query_async(&mut connection).await
+    ) -> Result<Vec<redis::Value>> {
+        self.run(key, |connection| async move {
+            let replies = match &batches.pipelines[..] {
+                [(_, pipeline, _)] => vec![query_pipeline(connection, pipeline, scripts).await?],
+                pipelines => {
+                    let sent = pipelines.iter().map(|(_, pipeline, _)| {
+                        query_pipeline(connection.clone(), pipeline, scripts)
+                    });
+                    futures_util::future::try_join_all(sent).await?
                 }
-                result => result,
+            };
+            let mut ordered = vec![redis::Value::Nil; batches.commands];
+            for ((_, _, positions), replies) in batches.pipelines.iter().zip(replies) {
+                if replies.len() != positions.len() {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "a pipeline's replies do not match its commands",
+                    )));
+                }
+                for (&at, reply) in positions.iter().zip(replies) {
+                    ordered[at] = reply;
+                }
             }
+            Ok(ordered)
         })
         .await
     }
 }
 
+/// Commands that each touch the keys of one hash slot, to be sent in one round trip: one
+/// pipeline on a single server; on a cluster, where no pipeline may cross slots, one pipeline per
+/// slot, all sent at once. The cluster connection routes each pipeline to the master of its
+/// slot, over the one connection it keeps to that node, so the pipelines of one node share its
+/// socket and each node is asked once per operation.
+struct Batches {
+    /// Each pipeline with the slot it serves (0 for all, on a single server) and the place of
+    /// each of its commands among all of them.
+    pipelines: Vec<(u16, redis::Pipeline, Vec<usize>)>,
+    cluster: bool,
+    /// Commands added so far.
+    commands: usize,
+}
+
+impl Batches {
+    /// The pipeline for the next command, which touches `key` and keys of its slot only: the
+    /// caller adds exactly one command to it.
+    fn next(&mut self, key: &str) -> &mut redis::Pipeline {
+        let slot = if self.cluster { slot(key) } else { 0 };
+        let at = match self.pipelines.iter().position(|(of, ..)| *of == slot) {
+            Some(at) => at,
+            None => {
+                self.pipelines.push((slot, redis::pipe(), Vec::new()));
+                self.pipelines.len() - 1
+            }
+        };
+        let (_, pipeline, positions) = &mut self.pipelines[at];
+        positions.push(self.commands);
+        self.commands += 1;
+        pipeline
+    }
+}
+
+/// Runs `pipeline`, which invokes `scripts`; when the server does not know them (after a restart,
+/// a failover or `SCRIPT FLUSH`), loads them (on a cluster: on every master) and runs it once
+/// more. One round trip otherwise.
+async fn query_pipeline(
+    mut connection: Link,
+    pipeline: &redis::Pipeline,
+    scripts: &[&Script],
+) -> redis::RedisResult<Vec<redis::Value>> {
+    match pipeline.query_async(&mut connection).await {
+        Err(error) if error.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
+            for script in scripts {
+                script.load_async(&mut connection).await?;
+            }
+            pipeline.query_async(&mut connection).await
+        }
+        result => result,
+    }
+}
+
 /// Sends `command` and converts its reply, as `Cmd::query_async` does, without the boxed future
-/// of redis-rs's `ConnectionLike`: one allocation less per command.
+/// of redis-rs's `ConnectionLike` on a single server: one allocation less per command.
 async fn query<T: FromRedisValue>(
-    connection: &mut MultiplexedConnection,
+    connection: &mut Link,
     command: &redis::Cmd,
 ) -> redis::RedisResult<T> {
-    let reply = connection.send_packed_command(command).await?;
+    // Matched here rather than in a method of `Link`: one async layer less on the hit path.
+    let reply = match connection {
+        Link::Single(connection) => connection.send_packed_command(command).await?,
+        Link::Cluster(connection) => {
+            redis::aio::ConnectionLike::req_packed_command(connection, command).await?
+        }
+    };
     Ok(redis::from_redis_value(reply.extract_error()?)?)
 }
 
@@ -319,13 +525,13 @@ fn millis(duration: Duration) -> u64 {
     duration.as_millis().max(1) as u64
 }
 
-/// Adds to `pipeline` the read (or creation) of each epoch of `tags`: one command per tag, since
+/// Adds to `batches` the read (or creation) of each epoch of `tags`: one command per tag, since
 /// each may live in a hash slot of its own.
-fn add_epochs(pipeline: &mut redis::Pipeline, tags: &[String], ttl: Duration) {
+fn add_epochs(batches: &mut Batches, tags: &[String], ttl: Duration) {
     for tag in tags {
         let mut invocation = EPOCH.key(tag);
         invocation.arg(new_token()).arg(millis(ttl));
-        pipeline.invoke_script(&invocation);
+        batches.next(tag).invoke_script(&invocation);
     }
 }
 
@@ -381,8 +587,10 @@ impl Backend for RedisBackend {
     type Bytes = Vec<u8>;
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.run(|mut connection| async move { query(&mut connection, &get_command(key)).await })
-            .await
+        self.run(key, |mut connection| async move {
+            query(&mut connection, &get_command(key)).await
+        })
+        .await
     }
 
     async fn read<K: AsRef<str> + Sync>(
@@ -400,7 +608,7 @@ impl Backend for RedisBackend {
             (true, Some(ttl)) => {
                 let mut command = redis::cmd("GETEX");
                 command.arg(key).arg("PX").arg(millis(ttl));
-                let entry = self.command(&command).await?;
+                let entry = self.command(key, &command).await?;
                 Ok(Found {
                     entry,
                     epochs: Epochs::new(),
@@ -408,7 +616,7 @@ impl Backend for RedisBackend {
             }
             // One round trip; the epochs are separate commands because they live in other hash
             // slots than the entry.
-            (false, touch) => {
+            (false, touch) if !self.cluster => {
                 let mut pipeline = redis::pipe();
                 match touch {
                     Some(ttl) => pipeline.cmd("GETEX").arg(key).arg("PX").arg(millis(ttl)),
@@ -417,11 +625,31 @@ impl Backend for RedisBackend {
                 for tag in tags {
                     pipeline.cmd("GET").arg(tag.as_ref());
                 }
-                self.run(|mut connection| async move {
+                self.run(key, |mut connection| async move {
                     let reply = pipeline.query_async(&mut connection).await?;
                     Ok(split_read(reply)?)
                 })
                 .await
+            }
+            // On a cluster the entry and the epochs are read by pipelines of their slots, sent
+            // at once, which may run in any order. That keeps the promise: a tag invalidation
+            // that completed before this read started had deleted its epoch on the epoch's
+            // master before any of these commands was sent, so the epoch read sees it gone (or
+            // replaced) whatever the order, and the entry's stamp no longer matches; a key
+            // invalidation likewise before the entry read. An entry stored after the epoch was
+            // read carries that epoch or a newer one, never an older one.
+            (false, touch) => {
+                let mut batches = self.batches();
+                let entry = batches.next(key);
+                match touch {
+                    Some(ttl) => entry.cmd("GETEX").arg(key).arg("PX").arg(millis(ttl)),
+                    None => entry.cmd("GET").arg(key),
+                };
+                for tag in tags {
+                    batches.next(tag.as_ref()).cmd("GET").arg(tag.as_ref());
+                }
+                let replies = self.query_batches(key, &batches, &[]).await?;
+                Ok(split_read(redis::Value::Array(replies))?)
             }
         }
     }
@@ -429,27 +657,28 @@ impl Backend for RedisBackend {
     async fn shorten(&self, key: &str, ttl: Duration) -> Result<()> {
         let mut command = redis::cmd("PEXPIRE");
         command.arg(key).arg(millis(ttl)).arg("LT");
-        let _: i64 = self.command(&command).await?;
+        let _: i64 = self.command(key, &command).await?;
         Ok(())
     }
 
     async fn set(&self, key: &str, value: Arc<[u8]>, ttl: Duration) -> Result<()> {
         let mut command = redis::cmd("SET");
         command.arg(key).arg(&*value).arg("PX").arg(millis(ttl));
-        self.command(&command).await
+        self.command(key, &command).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut command = redis::cmd("DEL");
         command.arg(key);
-        let removed: u64 = self.command(&command).await?;
+        let removed: u64 = self.command(key, &command).await?;
         Ok(removed > 0)
     }
 
     async fn begin_fill(&self, keys: &FillKeys, begin: Begin<'_>) -> Result<FillStart<Vec<u8>>> {
-        // The epochs first and the lock last, in one round trip.
-        let mut pipeline = redis::pipe();
-        add_epochs(&mut pipeline, begin.tags, begin.epoch_ttl);
+        // The epochs first and the lock last: in one round trip on a single server, where a
+        // pipeline runs in order; on a cluster the epochs' slots are elsewhere, so they are read
+        // first, at once, and the lock is asked for only once they are known: a failed epoch
+        // read then leaves no lock behind.
         let mut invocation = BEGIN_FILL.key(&keys.entry);
         invocation.key(&keys.version).key(&keys.lock);
         match begin.lock {
@@ -457,10 +686,22 @@ impl Backend for RedisBackend {
             None => invocation.arg("").arg(0),
         };
         invocation.arg(new_token()).arg(millis(VERSION_TTL));
-        pipeline.invoke_script(&invocation);
-        let mut replies: Vec<redis::Value> = self
-            .query_pipeline(&pipeline, &[&EPOCH, &BEGIN_FILL])
-            .await?;
+        let mut batches = self.batches();
+        add_epochs(&mut batches, begin.tags, begin.epoch_ttl);
+        let mut replies = if self.cluster && !begin.tags.is_empty() {
+            let mut epochs = self.query_batches(&keys.entry, &batches, &[&EPOCH]).await?;
+            let mut fill = self.batches();
+            fill.next(&keys.entry).invoke_script(&invocation);
+            epochs.extend(
+                self.query_batches(&keys.entry, &fill, &[&BEGIN_FILL])
+                    .await?,
+            );
+            epochs
+        } else {
+            batches.next(&keys.entry).invoke_script(&invocation);
+            self.query_batches(&keys.entry, &batches, &[&EPOCH, &BEGIN_FILL])
+                .await?
+        };
         let (locked, version, current): BeginReply = redis::from_redis_value(
             replies
                 .pop()
@@ -494,14 +735,21 @@ impl Backend for RedisBackend {
         };
         // The epochs are read right after the store, in the same round trip: unchanged then,
         // they were unchanged since the fill began (a tag invalidation deletes its epoch, and a
-        // new one is a new random token), so no tag invalidation came during the load.
-        let mut pipeline = redis::pipe();
-        pipeline.invoke_script(&invocation);
+        // new one is a new random token), so no tag invalidation came during the load. On a
+        // cluster they are read by pipelines of their own slots, sent with the store's, and may
+        // run before it: an invalidation that comes between such a read and the store goes
+        // unnoticed here, but it completes after this finish began, so after every follower
+        // that takes this value joined (they take only values whose store began after they
+        // joined): none of them started after it. And the entry stored carries the old epoch,
+        // so later reads take it for a miss.
+        let mut batches = self.batches();
+        batches.next(&keys.entry).invoke_script(&invocation);
         for (tag, _) in epochs {
-            pipeline.cmd("GET").arg(tag);
+            batches.next(tag).cmd("GET").arg(tag);
         }
-        let mut replies: Vec<redis::Value> =
-            self.query_pipeline(&pipeline, &[&FINISH_FILL]).await?;
+        let mut replies: Vec<redis::Value> = self
+            .query_batches(&keys.entry, &batches, &[&FINISH_FILL])
+            .await?;
         let current: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(redis::Value::Array(replies.split_off(1)))?;
         let finished: i64 = redis::from_redis_value(
@@ -524,7 +772,9 @@ impl Backend for RedisBackend {
         let mut invocation = UNLOCK.key(lock);
         invocation.arg(token);
         let _: i64 = self
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .run(lock, |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
             .await?;
         Ok(())
     }
@@ -533,7 +783,7 @@ impl Backend for RedisBackend {
         // A plain `DEL`: it needs no memory, so it works on a full server under `noeviction`.
         let mut command = redis::cmd("DEL");
         command.arg(entry).arg(version);
-        let _: i64 = self.command(&command).await?;
+        let _: i64 = self.command(entry, &command).await?;
         Ok(())
     }
 
@@ -551,7 +801,9 @@ impl Backend for RedisBackend {
             .arg(millis(value.ttl))
             .arg(expected.map(|token| token.to_string()).unwrap_or_default());
         let stored: i64 = self
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .run(entry, |mut connection| async move {
+                invocation.invoke_async(&mut connection).await
+            })
             .await?;
         Ok(stored == 1)
     }
@@ -560,16 +812,16 @@ impl Backend for RedisBackend {
         if tags.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipeline = redis::pipe();
-        add_epochs(&mut pipeline, tags, ttl);
-        let replies: Vec<redis::Value> = self.query_pipeline(&pipeline, &[&EPOCH]).await?;
+        let mut batches = self.batches();
+        add_epochs(&mut batches, tags, ttl);
+        let replies = self.query_batches(&tags[0], &batches, &[&EPOCH]).await?;
         parse_epochs(replies)
     }
 
     async fn invalidate_tag(&self, tag: &str) -> Result<()> {
         let mut command = redis::cmd("DEL");
         command.arg(tag);
-        let _: i64 = self.command(&command).await?;
+        let _: i64 = self.command(tag, &command).await?;
         Ok(())
     }
 }
@@ -595,6 +847,34 @@ mod tests {
         let missing = split_read(Value::Array(vec![Value::Nil, Value::Nil])).unwrap();
         assert_eq!(missing.entry, None);
         assert_eq!(&*missing.epochs, &[None]);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_opens_the_breaker_of_a_failing_slot_range_only() {
+        let wait = Duration::from_millis(100);
+        let cluster = RedisBackend::cluster(["127.0.0.1:1"], wait, wait, None).unwrap();
+        // `user:1` and `user:2` are in slots 10778 and 14907: two ranges of 1024.
+        let (failing, answering) = ("user:1", "user:2");
+        let range = |key| usize::from(slot(key)) * CLUSTER_BREAKERS / usize::from(SLOTS);
+        assert_ne!(range(failing), range(answering));
+        for _ in 0..BREAKER_THRESHOLD {
+            cluster
+                .breaker(failing)
+                .pass()
+                .expect("closed")
+                .record(true);
+        }
+        assert!(cluster.breaker(failing).pass().is_none(), "open");
+        assert!(cluster.breaker(answering).pass().is_some(), "closed");
+        let stats = cluster.breaker_stats();
+        assert!(stats.open);
+        assert_eq!(stats.trips, 1);
+
+        let single = RedisBackend::new("redis://127.0.0.1:1/", wait, wait).unwrap();
+        assert!(std::ptr::eq(
+            single.breaker(failing),
+            single.breaker(answering)
+        ));
     }
 
     #[test]
