@@ -216,6 +216,35 @@ impl Cache {
         .await
     }
 
+    /// Removes every entry whose key starts with `prefix` (the cache's own prefix is added), and
+    /// voids the loads of them in flight, in this process and others: what `clear_<fn>` does
+    /// for a function's entries. Returns how many entries it removed. On Redis it walks the keys
+    /// with `SCAN` in batches and removes them with `UNLINK`, so Redis keeps serving meanwhile
+    /// (on a cluster, on every master); the embedded cache walks its own.
+    ///
+    /// `clear_prefix("")` removes every entry of the cache. An entry stored while the walk runs,
+    /// by a load that began after the call, may stay: it holds what the loader returned then.
+    ///
+    /// Fails with the cache's error when Redis could not be walked to the end; the entries
+    /// removed until then stay removed. Unlike a key invalidation, a failed clear is not retried
+    /// in the background.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachemacro_runtime::Result<()> {
+    /// use std::time::Duration;
+    /// let cache = cachemacro_runtime::Cache::memory();
+    /// cache.set("user:1", &1, Duration::from_secs(60)).await?;
+    /// cache.set("user:2", &2, Duration::from_secs(60)).await?;
+    /// cache.set("order:1", &3, Duration::from_secs(60)).await?;
+    /// assert_eq!(cache.clear_prefix("user:").await?, 2);
+    /// assert_eq!(cache.get::<u64>("order:1").await?, Some(3));
+    /// # Ok(()) }
+    /// ```
+    pub async fn clear_prefix(&self, prefix: &str) -> Result<u64> {
+        crate::invalidate::clear_prefixes(&self.core, &[prefix.to_owned()]).await
+    }
+
     /// Counters since this cache was built.
     pub fn stats(&self) -> Stats {
         self.core.stats()

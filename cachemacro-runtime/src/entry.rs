@@ -184,6 +184,53 @@ pub fn invalidation(cache: Cache, key: Key) -> Invalidation {
     }))
 }
 
+/// `clear_<fn>`: removes the entries under any of `prefixes` (see `Cache::clear_prefix`).
+pub fn clearing(cache: Cache, prefixes: Vec<String>) -> Clearing {
+    Clearing(Box::pin(async move {
+        crate::invalidate::clear_prefixes(&cache.core, &prefixes).await
+    }))
+}
+
+/// The removal of every entry of one cached function, which `clear_<fn>` returns: walks the
+/// cache when awaited and resolves to the number of entries removed. It owns what it needs
+/// (`Send` and `'static`), so it can be spawned.
+///
+/// Fails with the cache's error when Redis could not be walked to the end; the entries removed
+/// until then stay removed.
+///
+/// ```
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct User;
+/// #[cachemacro_runtime::cached(key = "user:<id>")]
+/// async fn get_user(id: u64) -> User {
+///     User
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachemacro_runtime::Result<()> {
+/// get_user(1).await;
+/// get_user(2).await;
+/// let removed = clear_get_user().await?;
+/// assert_eq!(removed, 2);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a clear does nothing until it is awaited"]
+pub struct Clearing(Pin<Box<dyn Future<Output = crate::Result<u64>> + Send>>);
+
+impl Future for Clearing {
+    type Output = crate::Result<u64>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(context)
+    }
+}
+
+impl fmt::Debug for Clearing {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Clearing")
+    }
+}
+
 /// The invalidation of one cached entry, which `invalidate_<fn>` returns: removes the entry and
 /// voids the loads of it in flight when awaited. It owns what it needs (`Send` and `'static`), so
 /// it can be spawned.

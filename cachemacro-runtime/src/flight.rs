@@ -120,6 +120,12 @@ impl Flights {
         lock(&self.loads).remove(key);
     }
 
+    /// Callers that start from now on do not join the loads of keys under `prefix` already
+    /// running.
+    pub(crate) fn detach_prefix(&self, prefix: &str) {
+        lock(&self.loads).retain(|key, _| !key.starts_with(prefix));
+    }
+
     /// Callers that start from now on do not join the loads carrying `tag` already running.
     pub(crate) fn detach_tag(&self, tag: &str) {
         lock(&self.loads).retain(|_, flight| !flight.tags.iter().any(|carried| carried == tag));

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tracing::field::Empty;
 use tracing::Instrument;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Clear};
 use crate::core::{with_backend, Core, Step, Store};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pending::Pending;
@@ -56,6 +56,48 @@ pub(crate) fn invalidate_tag<'a>(core: &'a Arc<Core>, tag: &'a str) -> Step<'a, 
         }
         invalidated
     })
+}
+
+/// Removes every entry whose key starts with one of `prefixes` (after the cache's own), with
+/// their versions and locks, so that no load that began before can store afterwards; and
+/// detaches this process's loads of them. Not queued for replay on failure: a clear is a bulk
+/// operation its caller retries, and part of it may have been applied. The number of entries
+/// removed.
+pub(crate) fn clear_prefixes<'a>(
+    core: &'a Arc<Core>,
+    prefixes: &'a [String],
+) -> Step<'a, Result<u64>> {
+    let span = tracing::debug_span!("cache.clear", removed = Empty);
+    Box::pin(
+        async move {
+            let entries: Vec<String> = prefixes
+                .iter()
+                .map(|prefix| core.full_key(prefix))
+                .collect();
+            let epochs = core.epoch_key("");
+            let clear = Clear {
+                scope: &core.key_prefix,
+                entries: &entries,
+                epochs: &epochs,
+            };
+            let cleared = match &core.store {
+                Store::Memory(backend) => Ok(backend.clear(&clear)),
+                Store::Redis(backend) => backend.clear(&clear).await,
+            };
+            // Even when the backend failed: the loads running here started before this call.
+            for prefix in &entries {
+                core.flights.detach_prefix(prefix);
+            }
+            match &cleared {
+                Ok(removed) => {
+                    tracing::Span::current().record("removed", removed);
+                }
+                Err(error) => core.record_fault(error),
+            }
+            cleared
+        }
+        .instrument(span),
+    )
 }
 
 /// How an invalidation ended, as its span records it.

@@ -289,6 +289,38 @@ macro_rules! key_integers {
 key_integers!(render_u64 as u64: unsigned u8, u16, u32, u64, usize; signed i8, i16, i32, i64, isize);
 key_integers!(render_u128 as u128: unsigned u128; signed i128);
 
+/// The entry key whose companion under `suffix` is `key` (see [`companion`]), if `key` is one.
+pub(crate) fn companion_entry<'k>(prefix: &str, key: &'k str, suffix: &str) -> Option<&'k str> {
+    let stem = key.strip_suffix(suffix)?;
+    // The forms that add braces first: `{user:1}#v` is the version of `user:1`, though it would
+    // also be that of an entry `{user:1}`, which only a template's own text could write.
+    let mut candidates = Vec::with_capacity(3);
+    if let Some(tagged) = stem
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('{'))
+    {
+        if let Some(whole) = tagged.strip_suffix('}') {
+            candidates.push(whole);
+        }
+        if let Some((_, after)) = tagged.split_once('}') {
+            candidates.push(after);
+        }
+    }
+    candidates.push(stem);
+    candidates
+        .into_iter()
+        .find(|candidate| companion(prefix, candidate, suffix) == key)
+}
+
+/// The entry key `key` belongs to: itself, or the entry whose version or fill lock it is.
+pub(crate) fn entry_of(prefix: &str, key: &str) -> String {
+    ["#v", "#lock"]
+        .iter()
+        .find_map(|suffix| companion_entry(prefix, key, suffix))
+        .unwrap_or(key)
+        .to_owned()
+}
+
 /// A key that lives beside the entry key `key` in the same Redis Cluster hash slot, so one script
 /// can touch both, and that starts with the cache's `prefix` as every key the cache writes does
 /// (an ACL user limited to `~app:*` reaches all of them).
@@ -496,6 +528,29 @@ mod tests {
     #[test]
     fn hash_tags_and_unicode_are_escaped() {
         assert_eq!(render("{a}", "é"), "%7Ba%7D:%C3%A9");
+    }
+
+    #[test]
+    fn a_companion_names_its_entry() {
+        for (prefix, key) in [
+            ("", "user:1"),
+            ("app:", "app:user:1"),
+            ("", "{tenant}:user:1"),
+            ("app:", "app:a}b"),
+            ("app:", "app:{x"),
+        ] {
+            for suffix in ["#v", "#lock"] {
+                let named = companion(prefix, key, suffix);
+                assert_eq!(
+                    companion_entry(prefix, &named, suffix),
+                    Some(key),
+                    "{named}"
+                );
+                assert_eq!(entry_of(prefix, &named), key);
+            }
+            assert_eq!(entry_of(prefix, key), key, "an entry is its own");
+        }
+        assert_eq!(companion_entry("app:", "app:user#v2", "#v"), None);
     }
 
     #[test]

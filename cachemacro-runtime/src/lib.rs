@@ -79,7 +79,7 @@ pub use cachemacro::{cache_invalidate, cache_put, cached};
 
 pub use crate::backend::{MemoryBackend, RedisBackend, DEFAULT_TCP_NODELAY};
 pub use crate::cache::{Cache, CacheBuilder};
-pub use crate::entry::Invalidation;
+pub use crate::entry::{Clearing, Invalidation};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::function::{names as metric_names, FunctionStats};
 pub use crate::key::join_key_parts;
@@ -115,8 +115,8 @@ pub mod __private {
     pub use crate::cache::Cache;
     pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
     pub use crate::entry::{
-        cached_option, cached_result, cached_value, invalidate_after, invalidate_after_result,
-        invalidation, put_option, put_result, put_value, uncached,
+        cached_option, cached_result, cached_value, clearing, invalidate_after,
+        invalidate_after_result, invalidation, put_option, put_result, put_value, uncached,
     };
     pub use crate::failure::{
         assert_can_fail, CanFail, FailByError, FailNever, Failure, FailureProbe,

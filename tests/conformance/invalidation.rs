@@ -349,3 +349,71 @@ pub async fn companions_invalidate_and_refresh_one_call<B: Backend>(cache: &Cach
     assert_eq!(price(cache, &db, 2).await, 6);
     assert_eq!(db.reads(), 4, "and stores what it loaded");
 }
+
+pub async fn a_load_in_flight_cannot_resurrect_a_cleared_value<B: Backend>(cache: &Cache, _: &B) {
+    held_load_then(
+        cache,
+        async |cache, _| {
+            assert_eq!(
+                clear_get_product(cache).await.unwrap(),
+                0,
+                "nothing stored yet"
+            );
+        },
+        2,
+    )
+    .await;
+}
+
+#[cached(ttl = 60, cache = cache)]
+async fn label(cache: &Cache, id: u64) -> String {
+    format!("label {id}")
+}
+
+#[cached(ttl = 60, cache = cache)]
+async fn label_long(cache: &Cache, id: u64) -> String {
+    format!("long label {id}")
+}
+
+/// How many times the function `name` of this module loaded on `cache`.
+fn loads_of(cache: &Cache, name: &str) -> u64 {
+    cache.function_stats()[&format!("{}::{name}", module_path!())].loads
+}
+
+pub async fn clear_removes_every_entry_of_one_function<B: Backend>(cache: &Cache, _: &B) {
+    let db = Db::with(&[(1, "a", 7), (2, "b", 7)]);
+    for id in 0..30 {
+        label(cache, id).await;
+        label_long(cache, id).await;
+    }
+    get_product(cache, &db, 1, 7).await;
+    get_product(cache, &db, 2, 7).await;
+
+    // A default key: every call of `label`, not those of `label_long`, whose name it starts.
+    assert_eq!(clear_label(cache).await.unwrap(), 30);
+    for id in 0..30 {
+        label(cache, id).await;
+        label_long(cache, id).await;
+    }
+    assert_eq!(loads_of(cache, "label"), 60, "every label loaded again");
+    assert_eq!(loads_of(cache, "label_long"), 30, "no long label did");
+
+    // A template key: the entries under its text before the first placeholder.
+    assert_eq!(clear_get_product(cache).await.unwrap(), 2);
+    assert_eq!(
+        cache.get::<Option<Product>>("product:1").await.unwrap(),
+        None
+    );
+    if let Some(mut redis) = crate::raw_redis().await {
+        let keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg("*product:*")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(keys.is_empty(), "no entry, version or lock left: {keys:?}");
+    }
+
+    // By prefix, through the cache.
+    assert_eq!(cache.clear_prefix("").await.unwrap(), 60, "the rest");
+    assert_eq!(cache.clear_prefix("").await.unwrap(), 0);
+}

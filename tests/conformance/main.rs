@@ -275,6 +275,8 @@ conformance! {
         sliding_ttl_lives_while_read_and_expires_when_not,
         versions_do_not_read_each_others_entries,
         companions_invalidate_and_refresh_one_call,
+        a_load_in_flight_cannot_resurrect_a_cleared_value,
+        clear_removes_every_entry_of_one_function,
     ],
     stampede: [
         backend_fill_lock_is_exclusive_and_token_checked,

@@ -115,6 +115,11 @@ impl<V> Expiring<V> {
         }
     }
 
+    /// Removes every value whose key `removes` picks.
+    fn remove_where(&mut self, mut removes: impl FnMut(&str) -> bool) {
+        self.values.retain(|key, _| !removes(key));
+    }
+
     fn remove(&mut self, key: &str) {
         self.values.remove(key);
     }
@@ -159,6 +164,24 @@ impl MemoryBackend {
     /// Every change to entries and their metadata happens under this lock, so a fill's check and
     /// store, an invalidation, and a write-through are atomic with respect to each other. Sliding
     /// reads never write (moka restarts the ttl itself), so they need no lock.
+    /// Removes every entry that `clear` selects (see [`Clear`](super::Clear)), with its version
+    /// and fill lock, so that no fill in flight for one of them can store. The number of
+    /// entries removed.
+    pub(crate) fn clear(&self, clear: &super::Clear<'_>) -> u64 {
+        let mut meta = self.meta();
+        let selected = |key: &str| clear.entry(key).is_some();
+        meta.versions.remove_where(selected);
+        meta.locks.remove_where(selected);
+        let mut removed = 0;
+        for (key, _) in self.entries.iter() {
+            if clear.is_entry(&key) {
+                self.entries.invalidate(key.as_str());
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     fn meta(&self) -> MutexGuard<'_, Meta> {
         self.meta
             .lock()

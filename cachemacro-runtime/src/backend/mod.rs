@@ -50,6 +50,34 @@ pub struct FillKeys {
     pub lock: String,
 }
 
+/// What `Cache::clear_prefix` removes: the entries under a prefix, found among every key under
+/// the cache's own prefix (`scope`), each key mapped to the entry it belongs to (itself, or the
+/// entry whose version or lock it is).
+pub(crate) struct Clear<'a> {
+    /// The cache's prefix: what every key of the cache starts with.
+    pub(crate) scope: &'a str,
+    /// What the entries to remove start with (any of them), the cache's prefix included.
+    pub(crate) entries: &'a [String],
+    /// What the keys of tags' epochs start with: keys to remove when selected, not entries.
+    pub(crate) epochs: &'a str,
+}
+
+impl Clear<'_> {
+    /// The entry `key` belongs to, if it is one to remove.
+    pub(crate) fn entry(&self, key: &str) -> Option<String> {
+        let entry = crate::key::entry_of(self.scope, key);
+        self.entries
+            .iter()
+            .any(|prefix| entry.starts_with(prefix.as_str()))
+            .then_some(entry)
+    }
+
+    /// Whether `key` is itself an entry to remove (not a version, a lock or an epoch).
+    pub(crate) fn is_entry(&self, key: &str) -> bool {
+        !key.starts_with(self.epochs) && self.entry(key).is_some_and(|entry| entry == key)
+    }
+}
+
 /// An entry as read, with the current epochs of the tags asked for.
 #[derive(Debug)]
 pub struct Found<B> {

@@ -13,11 +13,12 @@ use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, Script, S
 
 use super::connection::{Connection, Connector, Link};
 use super::{
-    new_token, Backend, Begin, Epochs, FillKeys, FillStart, Found, Stored, Token, VERSION_TTL,
+    new_token, Backend, Begin, Clear, Epochs, FillKeys, FillStart, Found, Stored, Token,
+    VERSION_TTL,
 };
 use crate::breaker::{Breaker, BreakerStats};
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::{slot, SLOTS};
+use crate::key::{companion, slot, SLOTS};
 
 /// A Lua function for the scripts that read tokens: the token under `key`, or `token` stored
 /// there for `ttl` ms when there is none. A foreign value (`pcall`: another Redis type) is
@@ -359,6 +360,125 @@ impl RedisBackend {
         self.command("", &redis::cmd("INFO")).await
     }
 
+    /// Removes the entries `clear` selects, with their versions and locks: `SCAN` over every key
+    /// under the cache's prefix (on each master of a cluster), in batches of [`SCAN_BATCH`], and
+    /// `UNLINK`, which frees memory outside Redis's main thread. Never a `KEYS`: each step is
+    /// one short command, so Redis keeps serving in between. The number of entries removed.
+    pub(crate) async fn clear(&self, clear: &Clear<'_>) -> Result<u64> {
+        let pattern = [glob_escape(clear.scope).as_str(), "*"].concat();
+        let mut removed = 0;
+        for node in self.scan_nodes().await? {
+            let mut cursor = 0_u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_BATCH);
+                let (next, keys): (u64, Vec<String>) = self.on_node(node.as_ref(), &scan).await?;
+                let mut entries = std::collections::BTreeSet::new();
+                for key in &keys {
+                    if let Some(entry) = clear.entry(key) {
+                        removed += u64::from(clear.is_entry(key));
+                        entries.insert(entry);
+                    }
+                }
+                self.unlink(clear.scope, &entries).await?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The masters of a cluster, by address, as `CLUSTER NODES` lists them; one `None` (the
+    /// server) otherwise.
+    async fn scan_nodes(&self) -> Result<Vec<Option<(String, u16)>>> {
+        if !self.cluster {
+            return Ok(vec![None]);
+        }
+        let nodes: String = self
+            .command("", &redis::cmd("CLUSTER").arg("NODES"))
+            .await?;
+        Ok(nodes
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                let address = fields.nth(1)?;
+                let flags = fields.next()?;
+                let master = flags.split(',').any(|flag| flag == "master")
+                    && !flags
+                        .split(',')
+                        .any(|flag| flag == "fail" || flag == "noaddr");
+                let (host, port) = address.split('@').next()?.rsplit_once(':')?;
+                master.then(|| Some((host.to_owned(), port.parse().ok()?)))?
+            })
+            .map(Some)
+            .collect())
+    }
+
+    /// Sends `command` to `node` (a master of the cluster, by address), or to the server.
+    async fn on_node<T: FromRedisValue>(
+        &self,
+        node: Option<&(String, u16)>,
+        command: &redis::Cmd,
+    ) -> Result<T> {
+        let Some((host, port)) = node else {
+            return self.command("", command).await;
+        };
+        self.run("", |link| async move {
+            let Link::Cluster(mut connection) = link else {
+                return query(&mut { link }, command).await;
+            };
+            let routing = redis::cluster_routing::RoutingInfo::SingleNode(
+                redis::cluster_routing::SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                },
+            );
+            let reply = connection.route_command(command.clone(), routing).await?;
+            Ok(redis::from_redis_value(reply.extract_error()?)?)
+        })
+        .await
+    }
+
+    /// `UNLINK`s `entries` with their versions and locks: one pipeline on a server; on a
+    /// cluster one command per entry, whose keys share its slot.
+    async fn unlink(
+        &self,
+        scope: &str,
+        entries: &std::collections::BTreeSet<String>,
+    ) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let unlink = |entry: &str| {
+            let mut command = redis::cmd("UNLINK");
+            command
+                .arg(entry)
+                .arg(companion(scope, entry, "#v"))
+                .arg(companion(scope, entry, "#lock"));
+            command
+        };
+        if self.cluster {
+            for entry in entries {
+                self.command::<()>(entry, &unlink(entry)).await?;
+            }
+            return Ok(());
+        }
+        let mut pipeline = redis::pipe();
+        for entry in entries {
+            pipeline.add_command(unlink(entry)).ignore();
+        }
+        self.run("", |mut connection| async move {
+            pipeline.query_async::<()>(&mut connection).await
+        })
+        .await
+    }
+
     /// Sends a command on `key` (the first key of an operation that has several) unless its
     /// breaker is open, bounded by the operation timeout: `command`
     /// gets the connection to send it on.
@@ -495,6 +615,21 @@ async fn query_pipeline(
         }
         result => result,
     }
+}
+
+/// How many keys each `SCAN` step of a clear asks for.
+const SCAN_BATCH: usize = 500;
+
+/// `text` as a `SCAN MATCH` pattern matching it literally.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
 }
 
 /// Sends `command` and converts its reply, as `Cmd::query_async` does, without the boxed future

@@ -99,6 +99,7 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
     );
 
     let refreshed = bound(quote!(#call.await));
+    let clear = clear(args, func, &private, &attrs, vis);
     quote! {
         #[doc = #invalidate_doc]
         #attrs
@@ -117,6 +118,65 @@ pub(super) fn companions(args: &Args, func: &Function) -> TokenStream {
             let #key = #refresh_key;
             let _ = #private::invalidation(#cache, #key).await;
             #refreshed
+        }
+
+        #clear
+    }
+}
+
+/// `clear_<name>`: removes every entry of the function, whatever its arguments, from the cache
+/// it is given (when `cache = ...` names one) or the global cache. A default key's entries start
+/// with the function's path and then `(`, `[` or `<`; a template's with its text up to its first
+/// placeholder. None for a `key = <expression>`, whose entries share nothing known.
+fn clear(
+    args: &Args,
+    func: &Function,
+    private: &TokenStream,
+    attrs: &TokenStream,
+    vis: &Visibility,
+) -> TokenStream {
+    if args.key_expr.is_some() {
+        return TokenStream::new();
+    }
+    let krate = runtime_path(args);
+    let name = &func.sig.ident;
+    let ident = format_ident!("clear_{}", name, span = name.span());
+    let cache = local("__cache");
+    let prefixes = local("__prefixes");
+    let (parameter, cache_init) = match &args.cache {
+        Some(_) => (
+            quote!(#cache: &#krate::Cache),
+            quote!(#private::cache_handle(#cache)),
+        ),
+        None => (TokenStream::new(), quote!(#private::global_cache())),
+    };
+    let prefixes_init = match &args.key {
+        Some(template) => {
+            let literal: String = template
+                .value
+                .segments
+                .iter()
+                .map_while(|segment| match segment {
+                    crate::template::Segment::Literal(text) => Some(text.as_str()),
+                    crate::template::Segment::Placeholder(_) => None,
+                })
+                .collect();
+            quote!(::std::vec![::std::borrow::ToOwned::to_owned(#literal)])
+        }
+        None => key::function_prefixes(args, func, private, &ident),
+    };
+    let doc = format!(
+        " Removes every entry of `{name}`, whatever its arguments, and voids the loads of them \
+         in flight, when the returned future is awaited; it resolves to the number of entries \
+         removed. On Redis it walks the keys with `SCAN` and removes them with `UNLINK`."
+    );
+    quote! {
+        #[doc = #doc]
+        #attrs
+        #vis fn #ident(#parameter) -> #krate::Clearing {
+            let #cache = #cache_init;
+            let #prefixes = #prefixes_init;
+            #private::clearing(#cache, #prefixes)
         }
     }
 }

@@ -288,6 +288,53 @@ fn default_key(
     }}
 }
 
+/// What every default key of `func` starts with: its path (or `name`), then `(`, `[` or `<`,
+/// without the cache's prefix, as a `Vec<String>` of the three. `enclosing` is the fn the
+/// prefixes are rendered in.
+pub(super) fn function_prefixes(
+    args: &Args,
+    func: &Function,
+    private: &TokenStream,
+    enclosing: &Ident,
+) -> TokenStream {
+    let builder = builder_ident();
+    let name = LitStr::new(
+        &format!("::{}", unraw(&func.sig.ident)),
+        func.sig.ident.span(),
+    );
+    let base = Ident::new("__base", Span::mixed_site());
+    let path = match args.name.as_ref().map(|name| &name.value) {
+        Some(given) => quote! {
+            let mut #builder = #private::tag_builder(64);
+            #builder.path(#given);
+        },
+        None => {
+            let marker = Ident::new("__cachemacro_scope", Span::mixed_site());
+            let scope = Ident::new("__scope", Span::mixed_site());
+            let enclosing = LitStr::new(&unraw(enclosing), enclosing.span());
+            // The marker comes first: an item after statements reads as misplaced to some lints.
+            quote! {
+                fn #marker() {}
+                let #scope = #private::scope(::core::any::type_name_of_val(&#marker), #enclosing);
+                let mut #builder = #private::tag_builder(64);
+                #builder.path(#scope);
+                #builder.path(#name);
+            }
+        }
+    };
+    quote! {{
+        let #base = {
+            #path
+            #builder.finish()
+        };
+        ::std::vec![
+            [&*#base, "("].concat(),
+            [&*#base, "["].concat(),
+            [&*#base, "<"].concat(),
+        ]
+    }}
+}
+
 /// `pushes` with a `,` between each two.
 fn separated(pushes: Vec<TokenStream>) -> TokenStream {
     let builder = builder_ident();
