@@ -103,7 +103,10 @@ impl Catalog {
         key = "product-vendor:<id>"
     )]
     pub async fn product_vendor(&self, id: u64) -> Result<u64, CatalogError> {
-        self.db.product_vendor(id).await?.ok_or(CatalogError::NotFound)
+        self.db
+            .product_vendor(id)
+            .await?
+            .ok_or(CatalogError::NotFound)
     }
 
     /// The product `id` of `vendor_id`, tagged with its vendor for [`Catalog::reprice_vendor`].
@@ -161,7 +164,11 @@ impl Catalog {
     /// the tag `vendor:<vendor_id>`: every cached product of the vendor, however many, is
     /// reloaded on its next read. Returns how many products changed.
     #[cache_invalidate(cache = self.cache, tags = ["vendor:<vendor_id>"])]
-    pub async fn reprice_vendor(&self, vendor_id: u64, percent: i64) -> Result<usize, CatalogError> {
+    pub async fn reprice_vendor(
+        &self,
+        vendor_id: u64,
+        percent: i64,
+    ) -> Result<usize, CatalogError> {
         if percent <= -100 {
             return Err(CatalogError::Invalid("a price cut must be less than 100%"));
         }
@@ -175,7 +182,11 @@ impl Catalog {
     /// in Redis by an earlier run may not match.
     pub async fn forget_cached_products(&self) -> Result<(), CatalogError> {
         for vendor_id in self.db.vendor_ids().await? {
-            if let Err(error) = self.cache.invalidate_tag(&format!("vendor:{vendor_id}")).await {
+            if let Err(error) = self
+                .cache
+                .invalidate_tag(&format!("vendor:{vendor_id}"))
+                .await
+            {
                 // Queued by the cache and carried out once Redis answers.
                 tracing::warn!(vendor_id, %error, "could not invalidate a vendor's products yet");
             }

@@ -63,9 +63,8 @@ impl Database {
     pub fn open(path: &str) -> Result<Database, DbError> {
         let connection = Connection::open(path)?;
         connection.execute_batch(SCHEMA)?;
-        let vendors: u64 = connection.query_row("SELECT COUNT(*) FROM vendors", [], |row| {
-            row.get(0)
-        })?;
+        let vendors: u64 =
+            connection.query_row("SELECT COUNT(*) FROM vendors", [], |row| row.get(0))?;
         if vendors == 0 {
             connection.execute_batch(SEED)?;
         }
@@ -132,7 +131,12 @@ impl Database {
                     "UPDATE products SET name = ?1, price_cents = ?2 \
                      WHERE id = ?3 AND vendor_id = ?4 \
                      RETURNING id, vendor_id, name, price_cents",
-                    params![product.name, product.price_cents, product.id, product.vendor_id],
+                    params![
+                        product.name,
+                        product.price_cents,
+                        product.id,
+                        product.vendor_id
+                    ],
                     product_from_row,
                 )
                 .optional()

@@ -24,8 +24,9 @@ pub use crate::http::router;
 /// The buckets of `cachemacro_load_seconds`, in seconds: from a fast indexed query to a slow
 /// report. Without them the exporter renders a summary, which Prometheus cannot aggregate over
 /// instances.
-pub const LOAD_SECONDS_BUCKETS: [f64; 10] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+pub const LOAD_SECONDS_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 
 /// Installs the process's Prometheus recorder and returns the handle that renders it.
 ///
