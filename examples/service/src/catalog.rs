@@ -149,6 +149,7 @@ impl Catalog {
     /// [`Catalog::product_of_vendor`] reads; on `Err` the key is removed instead.
     #[cache_put(
         cache = self.cache,
+        name = "catalog.store_product",
         ttl = "10m",
         key = "product:<product.id>",
         tags = ["vendor:<product.vendor_id>"]
