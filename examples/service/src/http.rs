@@ -1,6 +1,6 @@
 //! The routes: JSON in and out, every failure an HTTP status with a JSON body.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,16 +34,18 @@ pub fn router(catalog: Catalog, metrics: PrometheusHandle) -> Router {
 
 async fn get_product(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<Product>, ApiError> {
+    let Path(id) = id?;
     Ok(Json(state.catalog.product(id).await?))
 }
 
 async fn put_product(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
     update: Result<Json<ProductUpdate>, JsonRejection>,
 ) -> Result<Json<Product>, ApiError> {
+    let Path(id) = id?;
     let Json(update) = update?;
     Ok(Json(state.catalog.update_product(id, update).await?))
 }
@@ -64,9 +66,10 @@ struct Repriced {
 
 async fn reprice_vendor(
     State(state): State<AppState>,
-    Path(vendor_id): Path<u64>,
+    vendor_id: Result<Path<u64>, PathRejection>,
     reprice: Result<Json<Reprice>, JsonRejection>,
 ) -> Result<Json<Repriced>, ApiError> {
+    let Path(vendor_id) = vendor_id?;
     let Json(Reprice { percent }) = reprice?;
     let updated = state.catalog.reprice_vendor(vendor_id, percent).await?;
     Ok(Json(Repriced { vendor_id, updated }))
@@ -114,6 +117,15 @@ impl From<CatalogError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        ApiError {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
         ApiError {
             status: rejection.status(),
             message: rejection.body_text(),
