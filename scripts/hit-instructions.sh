@@ -7,6 +7,7 @@
 #
 #   bash scripts/hit-instructions.sh            # 64 tasks
 #   TASKS=1 bash scripts/hit-instructions.sh
+#   CLIENTS="ours ours-memory" bash scripts/hit-instructions.sh   # only these clients
 #
 # Needs valgrind and redis-server. Not part of the test run.
 set -euo pipefail
@@ -17,7 +18,7 @@ few=20
 many=120
 manifest=benches/peers/Cargo.toml
 cargo build --release --manifest-path "$manifest"
-binary=benches/peers/target/release/cachemacro-peers
+binary=${CARGO_TARGET_DIR:-benches/peers/target}/release/cachemacro-peers
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
@@ -38,7 +39,7 @@ instructions() {
 echo
 echo "| client | instructions per hit ($tasks tasks) |"
 echo "|---|---:|"
-for client in manager multiplexed cached-crate ours ours-memory moka; do
+for client in ${CLIENTS:-manager multiplexed cached-crate ours ours-memory moka}; do
     redis-cli -p "$port" flushall >/dev/null
     low=$(instructions "$client" "$few")
     high=$(instructions "$client" "$many")
