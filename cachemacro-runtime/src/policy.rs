@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::codec::{Codec, Compression};
 use crate::on_cache_error::OnCacheError;
 
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,6 +22,8 @@ pub struct Policy {
     pub(crate) sliding: bool,
     pub(crate) ttl_profile: Option<&'static str>,
     pub(crate) on_cache_error: Option<OnCacheError>,
+    pub(crate) codec: Option<Codec>,
+    pub(crate) compression: Option<Compression>,
 }
 
 impl Policy {
@@ -38,6 +41,8 @@ impl Policy {
             sliding: false,
             ttl_profile: None,
             on_cache_error: None,
+            codec: None,
+            compression: None,
         }
     }
 
@@ -102,6 +107,27 @@ impl Policy {
     /// What to do when a cache operation fails, instead of the cache's setting.
     pub const fn on_cache_error(mut self, mode: OnCacheError) -> Self {
         self.on_cache_error = Some(mode);
+        self
+    }
+
+    /// Serializes values with `codec` instead of the cache's default codec.
+    pub const fn codec(mut self, codec: Codec) -> Self {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// Compresses values as `compression` says instead of the cache's default.
+    pub const fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// Compresses from `min_size` bytes on, with the compression set by
+    /// [`compression`](Self::compression).
+    pub const fn compress_above(mut self, min_size: usize) -> Self {
+        if let Some(compression) = self.compression {
+            self.compression = Some(compression.above(min_size));
+        }
         self
     }
 
