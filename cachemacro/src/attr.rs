@@ -39,6 +39,9 @@ mod kw {
     syn::custom_keyword!(companions);
     syn::custom_keyword!(detach);
     syn::custom_keyword!(on_cache_error);
+    syn::custom_keyword!(codec);
+    syn::custom_keyword!(compress);
+    syn::custom_keyword!(compress_above);
 }
 
 /// The attribute whose arguments are parsed.
@@ -108,6 +111,12 @@ pub(crate) struct Args {
     pub detach: Option<Arg<bool>>,
     /// `on_cache_error`: what a failed cache operation does to the call.
     pub on_cache_error: Option<Arg<OnCacheError>>,
+    /// `codec`: how values are serialized; one of [`CODECS`], the literal kept for its span.
+    pub codec: Option<Arg<LitStr>>,
+    /// `compress`: how large values are compressed; one of [`COMPRESSIONS`].
+    pub compress: Option<Arg<LitStr>>,
+    /// `compress_above`: the smallest serialized value that is compressed, in bytes.
+    pub compress_above: Option<Arg<u64>>,
     /// `crate`: the path of the runtime crate.
     pub krate: Option<Arg<Path>>,
     /// The names of the arguments given, in order, for errors about the later of two.
@@ -208,8 +217,17 @@ const ARGUMENTS: &[(&str, ParseArgument, &[Macro])] = &[
         parse_on_cache_error,
         &[Cached, CachePut, CacheInvalidate],
     ),
+    ("codec", parse_codec, &[Cached, CachePut]),
+    ("compress", parse_compress, &[Cached, CachePut]),
+    ("compress_above", parse_compress_above, &[Cached, CachePut]),
     ("crate", parse_crate, &[Cached, CachePut, CacheInvalidate]),
 ];
+
+/// The values `codec` takes.
+pub(crate) const CODECS: &[&str] = &["json", "msgpack", "postcard"];
+
+/// The values `compress` takes.
+pub(crate) const COMPRESSIONS: &[&str] = &["lz4", "zstd", "none"];
 
 /// The arguments `attribute` accepts, in table order.
 fn arguments_of(
@@ -584,6 +602,99 @@ fn parse_on_cache_error(
         value: OnCacheError { fail, span },
     });
     Ok(())
+}
+
+fn parse_codec(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::codec>(input)?;
+    args.codec = choice(input, "codec", CODECS, name_span, errors)?;
+    Ok(())
+}
+
+fn parse_compress(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::compress>(input)?;
+    args.compress = choice(input, "compress", COMPRESSIONS, name_span, errors)?;
+    Ok(())
+}
+
+fn parse_compress_above(
+    args: &mut Args,
+    input: ParseStream,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let name_span = argument_name::<kw::compress_above>(input)?;
+    let value: Expr = input.parse()?;
+    let bytes = match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u64>().ok(),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => byte_size(&text.value()),
+        _ => None,
+    };
+    match bytes {
+        Some(value) => args.compress_above = Some(Arg { name_span, value }),
+        None => errors.push(syn::Error::new_spanned(
+            value,
+            "`compress_above` takes a size in bytes, like `compress_above = 4096` or \
+             `compress_above = \"4KiB\"` (units B, KiB, MiB)",
+        )),
+    }
+    Ok(())
+}
+
+/// `"512"`, `"512B"`, `"4KiB"`, `"1MiB"` in bytes; `None` for anything else.
+fn byte_size(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let scale = match unit.trim_start() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// Reads a string literal that must be one of `choices`; another is an error on the literal.
+fn choice(
+    input: ParseStream,
+    argument: &str,
+    choices: &[&str],
+    name_span: Span,
+    errors: &mut Errors,
+) -> syn::Result<Option<Arg<LitStr>>> {
+    let value: Expr = input.parse()?;
+    let expected = choices
+        .iter()
+        .map(|choice| format!("{choice:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(literal),
+        ..
+    }) = value
+    else {
+        errors.push(syn::Error::new_spanned(
+            value,
+            format!("`{argument}` takes a string, one of: {expected}"),
+        ));
+        return Ok(None);
+    };
+    let text = literal.value();
+    if choices.contains(&text.as_str()) {
+        return Ok(Some(Arg {
+            name_span,
+            value: literal,
+        }));
+    }
+    let message = match closest(&text, choices) {
+        Some(meant) => format!("unknown `{argument}` {text:?}; did you mean {meant:?}?"),
+        None => format!("unknown `{argument}` {text:?}, expected one of: {expected}"),
+    };
+    errors.push(syn::Error::new(literal.span(), message));
+    Ok(None)
 }
 
 fn parse_crate(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
