@@ -929,7 +929,8 @@ mod tests {
             [
                 "unknown argument `expiry`, expected one of: ttl, key, tags, cache, \
                  negative_ttl, cache_none, lock, lock_timeout, early_refresh, beta, stale, \
-                 sliding, ttl_profile, version, companions, detach, on_cache_error, crate"
+                 sliding, ttl_profile, version, companions, detach, on_cache_error, codec, \
+                 compress, compress_above, crate"
             ]
         );
         assert_eq!(
@@ -943,7 +944,8 @@ mod tests {
             error_messages_for(Macro::CachePut, quote!(stale = 5)),
             [
                 "`stale` is an argument of `#[cached]`, not of `#[cache_put]`; expected one of: \
-                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, crate"
+                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, codec, compress, \
+                 compress_above, crate"
             ]
         );
     }
@@ -1264,6 +1266,46 @@ mod tests {
     }
 
     #[test]
+    fn codecs_and_compressions_are_checked_by_name_and_sizes_by_unit() {
+        let args = parse_ok(quote!(
+            codec = "msgpack",
+            compress = "lz4",
+            compress_above = "4KiB"
+        ));
+        assert_eq!(
+            args.codec.map(|arg| arg.value.value()).as_deref(),
+            Some("msgpack")
+        );
+        assert_eq!(
+            args.compress.map(|arg| arg.value.value()).as_deref(),
+            Some("lz4")
+        );
+        assert_eq!(args.compress_above.map(|arg| arg.value), Some(4096));
+        assert_eq!(
+            parse_ok(quote!(compress_above = 300))
+                .compress_above
+                .map(|arg| arg.value),
+            Some(300)
+        );
+        assert_eq!(byte_size("1MiB"), Some(1 << 20));
+        assert_eq!(byte_size("512 B"), Some(512));
+        assert_eq!(byte_size("1MB"), None);
+        assert_eq!(byte_size("KiB"), None);
+        assert_eq!(
+            error_messages(quote!(codec = "xml")),
+            ["unknown `codec` \"xml\", expected one of: \"json\", \"msgpack\", \"postcard\""]
+        );
+        assert_eq!(
+            error_messages(quote!(compress = "lz5")),
+            ["unknown `compress` \"lz5\"; did you mean \"lz4\"?"]
+        );
+        assert_eq!(
+            error_messages(quote!(codec = json)),
+            ["`codec` takes a string, one of: \"json\", \"msgpack\", \"postcard\""]
+        );
+    }
+
+    #[test]
     fn syntax_errors_stop_the_parse() {
         assert_eq!(error_messages(quote!(ttl 5)), ["expected `=`"]);
         assert_eq!(
@@ -1271,7 +1313,8 @@ mod tests {
             [
                 "expected an argument, expected one of: ttl, key, tags, cache, negative_ttl, \
               cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, ttl_profile, \
-              version, companions, detach, on_cache_error, crate"
+              version, companions, detach, on_cache_error, codec, compress, compress_above, \
+              crate"
             ]
         );
     }
