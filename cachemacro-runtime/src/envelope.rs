@@ -333,6 +333,19 @@ mod tests {
     }
 
     #[test]
+    fn the_codec_byte_says_how_the_payload_was_written() {
+        let json = encode(&"x", Duration::from_secs(1), Duration::ZERO).unwrap();
+        let entry = decode(&json).unwrap();
+        assert_eq!(entry.codec, 0, "JSON, uncompressed: what entries were before codecs");
+        assert!(entry.is_read_by(&Encoding::default()));
+        let mut foreign = json.clone();
+        foreign[CODEC_AT] = 0x0f;
+        let entry = decode(&foreign).unwrap();
+        assert!(!entry.is_read_by(&Encoding::default()));
+        assert!(entry.value::<String>().unwrap_err().is_decode());
+    }
+
+    #[test]
     fn wrong_type_is_a_decode_error() {
         let bytes = encode(&"text", Duration::from_secs(1), Duration::ZERO).unwrap();
         assert!(decode(&bytes)
