@@ -69,7 +69,7 @@ fn order(lines: usize) -> Order {
                 title: format!("Item {line}: {}", TITLES[line % TITLES.len()]),
                 quantity: (line % 5) as u32 + 1,
                 price_cents: 199 + (line as i64 * 37) % 10_000,
-                discount: (line % 3 == 0).then_some(0.1),
+                discount: line.is_multiple_of(3).then_some(0.1),
             })
             .collect(),
     }

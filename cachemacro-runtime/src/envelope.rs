@@ -336,7 +336,10 @@ mod tests {
     fn the_codec_byte_says_how_the_payload_was_written() {
         let json = encode(&"x", Duration::from_secs(1), Duration::ZERO).unwrap();
         let entry = decode(&json).unwrap();
-        assert_eq!(entry.codec, 0, "JSON, uncompressed: what entries were before codecs");
+        assert_eq!(
+            entry.codec, 0,
+            "JSON, uncompressed: what entries were before codecs"
+        );
         assert!(entry.is_read_by(&Encoding::default()));
         let mut foreign = json.clone();
         foreign[CODEC_AT] = 0x0f;

@@ -38,7 +38,7 @@ fn account(id: u64, orders: u32) -> Account {
     Account {
         id,
         name: format!("Account {id}"),
-        email: (id % 2 == 0).then(|| format!("a{id}@example.com")),
+        email: id.is_multiple_of(2).then(|| format!("a{id}@example.com")),
         referrer: None,
         plan: Plan::Paid {
             seats: 3,
