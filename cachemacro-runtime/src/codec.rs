@@ -161,7 +161,11 @@ impl Encoding {
 
     /// Appends `value` to `bytes` serialized, compressed when large enough, and returns the
     /// codec byte that says how.
-    pub fn append<T: Serialize + ?Sized>(&self, bytes: &mut Vec<u8>, value: &T) -> Result<u8> {
+    pub(crate) fn append<T: Serialize + ?Sized>(
+        &self,
+        bytes: &mut Vec<u8>,
+        value: &T,
+    ) -> Result<u8> {
         let (compression, min_size) = self.compression.id_and_min_size();
         let start = bytes.len();
         serialize(self.codec, bytes, value)?;
