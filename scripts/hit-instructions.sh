@@ -7,6 +7,7 @@
 #
 #   bash scripts/hit-instructions.sh            # 64 tasks
 #   TASKS=1 bash scripts/hit-instructions.sh
+#   CLIENTS="ours ours-memory" bash scripts/hit-instructions.sh   # only these clients
 #
 # Needs valgrind and redis-server. Not part of the test run.
 set -euo pipefail
@@ -38,7 +39,7 @@ instructions() {
 echo
 echo "| client | instructions per hit ($tasks tasks) |"
 echo "|---|---:|"
-for client in manager multiplexed cached-crate ours ours-memory moka; do
+for client in ${CLIENTS:-manager multiplexed cached-crate ours ours-memory moka}; do
     redis-cli -p "$port" flushall >/dev/null
     low=$(instructions "$client" "$few")
     high=$(instructions "$client" "$many")

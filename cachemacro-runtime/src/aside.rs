@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::backend::{Backend, Found};
 use crate::call::{Call, Request};
+use crate::codec;
 use crate::core::{with_backend, Core, Step, Store};
 use crate::envelope::{self, Envelope};
 use crate::error::Error;
@@ -120,6 +121,8 @@ struct Read {
     bytes: Bytes,
     /// Where the entry's payload starts.
     payload: usize,
+    /// How the payload is serialized and compressed: the envelope's codec byte.
+    codec: u8,
 }
 
 #[derive(Clone, Copy)]
@@ -180,6 +183,7 @@ impl Read {
             verdict,
             bytes: Bytes::None,
             payload: 0,
+            codec: 0,
         }
     }
 
@@ -191,7 +195,7 @@ impl Read {
             Bytes::Shared(bytes) => bytes,
             Bytes::Owned(bytes) => bytes,
         };
-        let decoded = envelope::payload_value(&entry[self.payload..]);
+        let decoded = codec::decode(self.codec, &entry[self.payload..]);
         count(call, &self.verdict, decoded.as_ref().err());
         decoded.ok()
     }
@@ -244,8 +248,8 @@ async fn read_entry(call: &Call<'_>) -> Read {
     let read = with_backend!(&core.store, backend => {
         match backend.read(call.key, call.tags, touch).await {
             Ok(Found { entry: Some(bytes), epochs }) => {
-                let (verdict, payload) = judge(call, bytes.as_ref(), &epochs);
-                Read { verdict, bytes: bytes.into(), payload }
+                let (verdict, payload, codec) = judge(call, bytes.as_ref(), &epochs);
+                Read { verdict, bytes: bytes.into(), payload, codec }
             }
             Ok(Found { entry: None, .. }) => Read::nothing(Verdict::Miss),
             Err(error) => {
@@ -265,17 +269,27 @@ async fn read_entry(call: &Call<'_>) -> Read {
     read
 }
 
-/// What an entry is worth, and where its payload starts.
-fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usize) {
+/// What an entry is worth, where its payload starts and its codec byte.
+fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usize, u8) {
     let policy = call.policy;
     let envelope = match envelope::decode(bytes) {
         Ok(envelope) => envelope,
         Err(error) => {
             call.count_decode_error();
             tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
-            return (Verdict::Miss, 0);
+            return (Verdict::Miss, 0, 0);
         }
     };
+    // Written with another codec or compression (the function's changed, or another function
+    // shares the key): a miss, which the fill overwrites, rather than bytes read the wrong way.
+    if !envelope.is_read_by(&call.encoding()) {
+        call.core.counters.decode_error();
+        tracing::debug!(
+            codec = envelope.codec,
+            "cache entry of another codec; it will be overwritten"
+        );
+        return (Verdict::Miss, 0, 0);
+    }
     let payload = bytes.len() - envelope.payload.len();
     let verdict = 'verdict: {
         // Stamped before one of its tags was invalidated (or its epoch evicted): the entry may
@@ -309,7 +323,7 @@ fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usi
             _ => Verdict::Miss,
         }
     };
-    (verdict, payload)
+    (verdict, payload, envelope.codec)
 }
 
 /// Puts a restored sliding entry back to its own ttl. Boxed, as the miss path: it is compiled

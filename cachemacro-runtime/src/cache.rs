@@ -9,8 +9,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::backend::redis::{BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
 use crate::backend::{Backend, MemoryBackend, RedisBackend};
+use crate::codec::{Codec, Compression, Encoding};
 use crate::core::{with_backend, Core, Store};
-use crate::envelope;
+use crate::envelope::{self, Meta};
 use crate::error::{Error, ErrorKind, Result};
 use crate::failure::Failure;
 use crate::function::{FunctionStats, Functions};
@@ -84,14 +85,16 @@ impl Cache {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.clone());
     }
 
-    /// The value stored under `key`, `None` when absent, expired, undecodable, or stamped with a
-    /// tag invalidated since.
+    /// The value stored under `key`, `None` when absent, expired, stamped with a tag
+    /// invalidated since, or written with another codec or compression than the cache's
+    /// default ([`CacheBuilder::codec`]); an error when the entry does not decode.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let key = self.core.full_key(key);
+        let encoding = self.core.encoding;
         with_backend!(&self.core.store, backend => {
             let Some(bytes) = backend.get(&key).await? else { return Ok(None) };
             let envelope = envelope::decode(bytes.as_ref())?;
-            if envelope.is_expired_at(envelope::now_ms()) {
+            if envelope.is_expired_at(envelope::now_ms()) || !envelope.is_read_by(&encoding) {
                 return Ok(None);
             }
             if envelope.stamps.is_empty() {
@@ -104,6 +107,7 @@ impl Cache {
             let Some(bytes) = found.entry else { return Ok(None) };
             let envelope = envelope::decode(bytes.as_ref())?;
             if envelope.is_expired_at(envelope::now_ms())
+                || !envelope.is_read_by(&encoding)
                 || !envelope.stamps.match_epochs(names.iter().map(String::as_str), &found.epochs)
             {
                 return Ok(None);
@@ -112,7 +116,8 @@ impl Cache {
         })
     }
 
-    /// Stores `value` under `key` for `ttl`. Like a write-through, it voids the loads of `key`
+    /// Stores `value` under `key` for `ttl`, with the cache's default codec and compression.
+    /// Like a write-through, it voids the loads of `key`
     /// in flight, here and in other processes: a load that started before this call cannot
     /// overwrite `value` with what it read. Unlike `#[cache_put]`, which reads the key's version
     /// before its function writes the database, `set` cannot know which of two concurrent `set`s
@@ -123,7 +128,11 @@ impl Cache {
         value: &T,
         ttl: Duration,
     ) -> Result<()> {
-        let bytes = envelope::encode(value, ttl, Duration::ZERO)?.into();
+        let meta = Meta {
+            ttl,
+            ..Meta::default()
+        };
+        let bytes = envelope::encode_as(value, &meta, self.core.encoding)?.into();
         crate::write::set(&self.core, &self.core.full_key(key), bytes, ttl).await
     }
 
@@ -305,6 +314,7 @@ impl std::fmt::Debug for Cache {
             .field("backend", &backend)
             .field("key_prefix", &self.core.key_prefix)
             .field("default_ttl", &self.core.default_ttl)
+            .field("encoding", &self.core.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -338,6 +348,7 @@ pub struct CacheBuilder {
     circuit_breaker: Option<(u32, Duration)>,
     tcp_nodelay: Option<bool>,
     name: String,
+    encoding: Encoding,
 }
 
 impl Default for CacheBuilder {
@@ -354,6 +365,7 @@ impl Default for CacheBuilder {
             circuit_breaker: Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
             tcp_nodelay: None,
             name: DEFAULT_NAME.to_owned(),
+            encoding: Encoding::default(),
         }
     }
 }
@@ -444,6 +456,32 @@ impl CacheBuilder {
     /// section for what each costs.
     pub fn tcp_nodelay(mut self, on: bool) -> Self {
         self.tcp_nodelay = Some(on);
+        self
+    }
+
+    /// How functions that name no `codec` serialize their values, and how [`Cache::get`] and
+    /// [`Cache::set`] do (default: [`Codec::Json`]). Entries record their codec: after a change,
+    /// each entry written with the previous one is read once as a miss and reloaded.
+    ///
+    /// ```
+    /// use cachemacro_runtime::{Cache, Codec};
+    /// let cache = Cache::builder().codec(Codec::Json).memory();
+    /// ```
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.encoding.codec = codec;
+        self
+    }
+
+    /// How functions that name no `compress` compress their values, and how [`Cache::set`]
+    /// does (default: [`Compression::None`]). A function reads uncompressed entries and those
+    /// compressed its own way; an entry compressed another way is a miss and is reloaded.
+    ///
+    /// ```
+    /// use cachemacro_runtime::{Cache, Compression};
+    /// let cache = Cache::builder().compression(Compression::None).memory();
+    /// ```
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.encoding.compression = compression;
         self
     }
 
@@ -538,6 +576,7 @@ impl CacheBuilder {
                 ttl_profiles,
                 max_value_size: self.max_value_size,
                 on_cache_error: self.on_cache_error,
+                encoding: self.encoding,
                 pending: PendingInvalidations::default(),
             }),
         }

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::backend::{FillKeys, VERSION_TTL};
+use crate::codec::Encoding;
 use crate::core::Core;
 use crate::error::Error;
 use crate::function::{EntryRef, FunctionEntry};
@@ -131,6 +132,12 @@ impl<'a> Call<'a> {
     /// How long this call's entries are fresh.
     pub(crate) fn ttl(&self) -> Duration {
         self.core.fresh_ttl(self.policy)
+    }
+
+    /// How this call's entries are serialized and compressed.
+    #[inline]
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.core.encoding(self.policy)
     }
 
     /// The entry key and its companions.

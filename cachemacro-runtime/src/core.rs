@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{FillKeys, MemoryBackend, RedisBackend};
+use crate::codec::Encoding;
 use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
 use crate::function::Functions;
@@ -38,6 +39,8 @@ pub(crate) struct Core {
     pub(crate) ttl_profiles: HashMap<String, Duration>,
     pub(crate) max_value_size: usize,
     pub(crate) on_cache_error: OnCacheError,
+    /// How functions that name no codec or compression write their entries.
+    pub(crate) encoding: Encoding,
     pub(crate) pending: PendingInvalidations,
 }
 
@@ -67,6 +70,16 @@ impl Core {
             .and_then(|name| self.ttl_profiles.get(name).copied())
             .or(policy.ttl_value())
             .unwrap_or(self.default_ttl)
+    }
+
+    /// How a function writes and reads its entries: its own codec and compression, else the
+    /// cache's.
+    #[inline]
+    pub(crate) fn encoding(&self, policy: &Policy) -> Encoding {
+        Encoding {
+            codec: policy.codec.unwrap_or(self.encoding.codec),
+            compression: policy.compression.unwrap_or(self.encoding.compression),
+        }
     }
 
     /// The key of the epoch of `tag`, inside this cache's prefix.
@@ -132,6 +145,7 @@ impl Core {
             ttl_profiles: HashMap::new(),
             max_value_size: 1 << 20,
             on_cache_error: OnCacheError::Ignore,
+            encoding: Encoding::default(),
             pending: PendingInvalidations::default(),
         })
     }

@@ -5,7 +5,8 @@
 //! offset  size  field
 //! 0       2     magic "cm"
 //! 2       1     format version (2)
-//! 3       1     codec (0 = JSON)
+//! 3       1     codec: serialization in the low 4 bits (0 JSON, 1 MessagePack, 2 postcard),
+//!               compression in the high 4 (0 none, 1 LZ4, 2 zstd); see `codec.rs`
 //! 4       1     flags: bit 0 = sliding (the backend's ttl alone says when it ends)
 //! 5       1     number of tag stamps, n
 //! 6       2     reserved, 0
@@ -23,12 +24,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::codec::{self, Encoding};
 use crate::error::{Error, ErrorKind, Result};
 
 const MAGIC: [u8; 2] = *b"cm";
 /// The envelope layout version this build reads and writes.
 pub const FORMAT_VERSION: u8 = 2;
-const CODEC_JSON: u8 = 0;
 const FLAG_SLIDING: u8 = 1;
 const HEADER_LEN: usize = 28;
 const STAMP_HEADER_LEN: usize = 10;
@@ -46,6 +47,8 @@ pub struct Envelope<'a> {
     pub sliding: bool,
     /// The epochs of the entry's tags when its load began.
     pub stamps: Stamps<'a>,
+    /// How the payload is serialized and compressed: the codec byte (see the module's docs).
+    pub codec: u8,
     /// The serialized value.
     pub payload: &'a [u8],
 }
@@ -122,7 +125,7 @@ pub struct Meta<'a> {
     pub stamps: &'a [(&'a str, u64)],
 }
 
-/// Serializes `value` into an envelope that is fresh for `ttl` from now, without tags.
+/// Serializes `value` as JSON into an envelope that is fresh for `ttl` from now, without tags.
 pub fn encode<T: Serialize + ?Sized>(
     value: &T,
     ttl: Duration,
@@ -138,9 +141,18 @@ pub fn encode<T: Serialize + ?Sized>(
     )
 }
 
-/// Serializes `value` into an envelope described by `meta`.
+/// Serializes `value` as JSON into an envelope described by `meta`.
 pub fn encode_with<T: Serialize + ?Sized>(value: &T, meta: &Meta<'_>) -> Result<Vec<u8>> {
-    append_value(header(meta)?, value)
+    encode_as(value, meta, Encoding::default())
+}
+
+/// Serializes `value` with `encoding` into an envelope described by `meta`.
+pub fn encode_as<T: Serialize + ?Sized>(
+    value: &T,
+    meta: &Meta<'_>,
+    encoding: Encoding,
+) -> Result<Vec<u8>> {
+    append_value(header(meta)?, value, encoding)
 }
 
 /// The header and stamps of an envelope described by `meta`, for [`append_value`] to complete.
@@ -158,7 +170,8 @@ pub(crate) fn header(meta: &Meta<'_>) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(HEADER_LEN + stamps_len + 128);
     bytes.extend_from_slice(&MAGIC);
     bytes.push(FORMAT_VERSION);
-    bytes.push(CODEC_JSON);
+    // Set by `append_value`, which knows whether the payload was compressed.
+    bytes.push(0);
     bytes.push(if meta.sliding { FLAG_SLIDING } else { 0 });
     bytes.push(count);
     bytes.extend_from_slice(&[0, 0]);
@@ -175,19 +188,19 @@ pub(crate) fn header(meta: &Meta<'_>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Completes the envelope begun by [`header`] with the serialized `value`: the only part of
-/// encoding that depends on the value's type.
+/// Completes the envelope begun by [`header`] with `value`, serialized and compressed as
+/// `encoding` says: the only part of encoding that depends on the value's type.
 pub(crate) fn append_value<T: Serialize + ?Sized>(
     mut bytes: Vec<u8>,
     value: &T,
+    encoding: Encoding,
 ) -> Result<Vec<u8>> {
-    serde_json::to_writer(&mut bytes, value).map_err(encode_error)?;
+    bytes[CODEC_AT] = encoding.append(&mut bytes, value)?;
     Ok(bytes)
 }
 
-fn encode_error(error: serde_json::Error) -> Error {
-    Error::new(ErrorKind::Encode, error.to_string())
-}
+/// Where the codec byte is.
+const CODEC_AT: usize = 3;
 
 /// Reads the header and stamps of `bytes`; anything but a complete envelope of this format is
 /// an error.
@@ -201,9 +214,6 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>> {
     }
     if bytes[2] != FORMAT_VERSION {
         return Err(reject("entry written by another format version"));
-    }
-    if bytes[3] != CODEC_JSON {
-        return Err(reject("unknown codec"));
     }
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let count = bytes[5];
@@ -221,14 +231,22 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope<'_>> {
             count,
             bytes: &bytes[HEADER_LEN..end],
         },
+        codec: bytes[CODEC_AT],
         payload: &bytes[end..],
     })
 }
 
 impl Envelope<'_> {
-    /// Deserializes the payload as `T`.
+    /// Deserializes the payload as `T`, with the codec and compression it records; an error
+    /// when this build lacks them.
     pub fn value<T: DeserializeOwned>(&self) -> Result<T> {
-        payload_value(self.payload)
+        codec::decode(self.codec, self.payload)
+    }
+
+    /// Whether a function that writes with `encoding` reads this entry: see
+    /// [`Encoding::reads`].
+    pub fn is_read_by(&self, encoding: &Encoding) -> bool {
+        encoding.reads(self.codec)
     }
 
     /// Whether the value is past its logical expiry at `now_ms`. A sliding entry never is: it
@@ -241,15 +259,6 @@ impl Envelope<'_> {
     pub fn ttl(&self) -> Duration {
         Duration::from_millis(self.expires_at_ms.saturating_sub(self.created_at_ms))
     }
-}
-
-/// Deserializes a payload: the only part of decoding that depends on the value's type.
-pub(crate) fn payload_value<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
-    serde_json::from_slice(payload).map_err(decode_error)
-}
-
-fn decode_error(error: serde_json::Error) -> Error {
-    Error::new(ErrorKind::Decode, error.to_string())
 }
 
 #[cfg(test)]
@@ -321,6 +330,22 @@ mod tests {
         for cut in HEADER_LEN..HEADER_LEN + 20 {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn the_codec_byte_says_how_the_payload_was_written() {
+        let json = encode(&"x", Duration::from_secs(1), Duration::ZERO).unwrap();
+        let entry = decode(&json).unwrap();
+        assert_eq!(
+            entry.codec, 0,
+            "JSON, uncompressed: what entries were before codecs"
+        );
+        assert!(entry.is_read_by(&Encoding::default()));
+        let mut foreign = json.clone();
+        foreign[CODEC_AT] = 0x0f;
+        let entry = decode(&foreign).unwrap();
+        assert!(!entry.is_read_by(&Encoding::default()));
+        assert!(entry.value::<String>().unwrap_err().is_decode());
     }
 
     #[test]

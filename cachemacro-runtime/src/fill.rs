@@ -186,7 +186,7 @@ pub(crate) fn encode<R, M: Mode<R>>(
         M::ttl(outcome, call.policy, call.ttl())
     };
     let bytes = header(call, ttl, load_time, stamps)
-        .and_then(|header| envelope::append_value(header, value));
+        .and_then(|header| envelope::append_value(header, value, call.encoding()));
     seal(call, bytes, ttl)
 }
 
@@ -815,6 +815,7 @@ fn usable(
     };
     !envelope.is_expired_at(envelope::now_ms())
         && envelope.stamps.match_epochs(call.tag_names(), epochs)
+        && envelope.is_read_by(&call.encoding())
         && decodes(bytes)
 }
 

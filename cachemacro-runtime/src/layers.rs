@@ -2,8 +2,9 @@
 //! that no two modules depend on each other and each can be read and tested with what is below
 //! it. `lib.rs` itself (the public API and `__private`) sits on top.
 
-/// The modules, bottom up: the leaves (errors, keys, the stored format, per-function and cache
-/// counters, backends, the single-flight table, the fault and replay records); the options of a call (`policy`,
+/// The modules, bottom up: the leaves (errors, keys, codecs and the stored format, per-function
+/// and cache counters, backends, the single-flight table, the fault and replay records); the
+/// options of a call (`policy`,
 /// `outcome`, `failure`); the core of a cache; the engine's steps, which take the core (`call`,
 /// `invalidate`, `fill`, `write`, `lend`, `loader`, `aside`); the handle (`cache`); and what the
 /// generated code calls (`entry`). A new module goes where what it names is below it.
@@ -13,6 +14,7 @@ const ORDER: &[&str] = &[
     "error",
     "duration",
     "key",
+    "codec",
     "envelope",
     "server_stats",
     "breaker",

@@ -50,6 +50,7 @@ mod breaker;
 mod cache;
 mod call;
 mod checks;
+mod codec;
 mod core;
 mod duration;
 mod entry;
@@ -79,6 +80,7 @@ pub use cachemacro::{cache_invalidate, cache_put, cached};
 
 pub use crate::backend::{MemoryBackend, RedisBackend, DEFAULT_TCP_NODELAY};
 pub use crate::cache::{Cache, CacheBuilder};
+pub use crate::codec::{Codec, Compression, Encoding};
 pub use crate::entry::{Clearing, Invalidation};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::function::{names as metric_names, FunctionStats};
@@ -114,6 +116,8 @@ macro_rules! key_parts {
 pub mod __private {
     pub use crate::cache::Cache;
     pub use crate::checks::{assert_cacheable, Cacheable, CompanionsInTraitImpl};
+    pub use crate::codec::gates::*;
+    pub use crate::codec::{Codec, Compression};
     pub use crate::entry::{
         cached_option, cached_result, cached_value, clearing, invalidate_after,
         invalidate_after_result, invalidation, put_option, put_result, put_value, uncached,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::codec::{Codec, Compression};
 use crate::function::Function;
 use crate::on_cache_error::OnCacheError;
 
@@ -23,6 +24,8 @@ pub struct Policy {
     pub(crate) ttl_profile: Option<&'static str>,
     pub(crate) on_cache_error: Option<OnCacheError>,
     pub(crate) function: Option<&'static Function>,
+    pub(crate) codec: Option<Codec>,
+    pub(crate) compression: Option<Compression>,
 }
 
 impl Policy {
@@ -41,6 +44,8 @@ impl Policy {
             ttl_profile: None,
             on_cache_error: None,
             function: None,
+            codec: None,
+            compression: None,
         }
     }
 
@@ -111,6 +116,27 @@ impl Policy {
     /// Counts the calls under `function`'s name (statistics and metrics).
     pub const fn function(mut self, function: &'static Function) -> Self {
         self.function = Some(function);
+        self
+    }
+
+    /// Serializes values with `codec` instead of the cache's default codec.
+    pub const fn codec(mut self, codec: Codec) -> Self {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// Compresses values as `compression` says instead of the cache's default.
+    pub const fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// Compresses from `min_size` bytes on, with the compression set by
+    /// [`compression`](Self::compression).
+    pub const fn compress_above(mut self, min_size: usize) -> Self {
+        if let Some(compression) = self.compression {
+            self.compression = Some(compression.above(min_size));
+        }
         self
     }
 

@@ -42,6 +42,9 @@ mod kw {
     syn::custom_keyword!(name);
     syn::custom_keyword!(unless);
     syn::custom_keyword!(condition);
+    syn::custom_keyword!(codec);
+    syn::custom_keyword!(compress);
+    syn::custom_keyword!(compress_above);
 }
 
 /// The attribute whose arguments are parsed.
@@ -121,6 +124,12 @@ pub(crate) struct Args {
     pub unless: Option<Arg<Expr>>,
     /// `condition`: a `bool` expression over the arguments; `false` bypasses the cache.
     pub condition: Option<Arg<Expr>>,
+    /// `codec`: how values are serialized; one of [`CODECS`], the literal kept for its span.
+    pub codec: Option<Arg<LitStr>>,
+    /// `compress`: how large values are compressed; one of [`COMPRESSIONS`].
+    pub compress: Option<Arg<LitStr>>,
+    /// `compress_above`: the smallest serialized value that is compressed, in bytes.
+    pub compress_above: Option<Arg<u64>>,
     /// `crate`: the path of the runtime crate.
     pub krate: Option<Arg<Path>>,
     /// The names of the arguments given, in order, for errors about the later of two.
@@ -236,8 +245,17 @@ const ARGUMENTS: &[(&str, ParseArgument, &[Macro])] = &[
     ("name", parse_name, &[Cached, CachePut]),
     ("unless", parse_unless, &[Cached]),
     ("condition", parse_condition, &[Cached]),
+    ("codec", parse_codec, &[Cached, CachePut]),
+    ("compress", parse_compress, &[Cached, CachePut]),
+    ("compress_above", parse_compress_above, &[Cached, CachePut]),
     ("crate", parse_crate, &[Cached, CachePut, CacheInvalidate]),
 ];
+
+/// The values `codec` takes.
+pub(crate) const CODECS: &[&str] = &["json", "msgpack", "postcard"];
+
+/// The values `compress` takes.
+pub(crate) const COMPRESSIONS: &[&str] = &["lz4", "zstd", "none"];
 
 /// The arguments `attribute` accepts, in table order.
 fn arguments_of(
@@ -658,6 +676,99 @@ fn parse_on_cache_error(
     Ok(())
 }
 
+fn parse_codec(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::codec>(input)?;
+    args.codec = choice(input, "codec", CODECS, name_span, errors)?;
+    Ok(())
+}
+
+fn parse_compress(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    let name_span = argument_name::<kw::compress>(input)?;
+    args.compress = choice(input, "compress", COMPRESSIONS, name_span, errors)?;
+    Ok(())
+}
+
+fn parse_compress_above(
+    args: &mut Args,
+    input: ParseStream,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let name_span = argument_name::<kw::compress_above>(input)?;
+    let value: Expr = input.parse()?;
+    let bytes = match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u64>().ok(),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => byte_size(&text.value()),
+        _ => None,
+    };
+    match bytes {
+        Some(value) => args.compress_above = Some(Arg { name_span, value }),
+        None => errors.push(syn::Error::new_spanned(
+            value,
+            "`compress_above` takes a size in bytes, like `compress_above = 4096` or \
+             `compress_above = \"4KiB\"` (units B, KiB, MiB)",
+        )),
+    }
+    Ok(())
+}
+
+/// `"512"`, `"512B"`, `"4KiB"`, `"1MiB"` in bytes; `None` for anything else.
+fn byte_size(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let scale = match unit.trim_start() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// Reads a string literal that must be one of `choices`; another is an error on the literal.
+fn choice(
+    input: ParseStream,
+    argument: &str,
+    choices: &[&str],
+    name_span: Span,
+    errors: &mut Errors,
+) -> syn::Result<Option<Arg<LitStr>>> {
+    let value: Expr = input.parse()?;
+    let expected = choices
+        .iter()
+        .map(|choice| format!("{choice:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(literal),
+        ..
+    }) = value
+    else {
+        errors.push(syn::Error::new_spanned(
+            value,
+            format!("`{argument}` takes a string, one of: {expected}"),
+        ));
+        return Ok(None);
+    };
+    let text = literal.value();
+    if choices.contains(&text.as_str()) {
+        return Ok(Some(Arg {
+            name_span,
+            value: literal,
+        }));
+    }
+    let message = match closest(&text, choices) {
+        Some(meant) => format!("unknown `{argument}` {text:?}; did you mean {meant:?}?"),
+        None => format!("unknown `{argument}` {text:?}, expected one of: {expected}"),
+    };
+    errors.push(syn::Error::new(literal.span(), message));
+    Ok(None)
+}
+
 fn parse_crate(args: &mut Args, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
     let name_span = argument_name::<Token![crate]>(input)?;
     match input.parse::<LitStr>()?.parse::<Path>() {
@@ -891,7 +1002,7 @@ mod tests {
                 "unknown argument `expiry`, expected one of: ttl, key, tags, cache, \
                  negative_ttl, cache_none, lock, lock_timeout, early_refresh, beta, stale, \
                  sliding, ttl_profile, version, companions, detach, on_cache_error, name, \
-                 unless, condition, crate"
+                 unless, condition, codec, compress, compress_above, crate"
             ]
         );
         assert_eq!(
@@ -905,7 +1016,8 @@ mod tests {
             error_messages_for(Macro::CachePut, quote!(stale = 5)),
             [
                 "`stale` is an argument of `#[cached]`, not of `#[cache_put]`; expected one of: \
-                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, name, crate"
+                 ttl, key, tags, cache, ttl_profile, version, on_cache_error, name, codec, \
+                 compress, compress_above, crate"
             ]
         );
     }
@@ -1226,6 +1338,46 @@ mod tests {
     }
 
     #[test]
+    fn codecs_and_compressions_are_checked_by_name_and_sizes_by_unit() {
+        let args = parse_ok(quote!(
+            codec = "msgpack",
+            compress = "lz4",
+            compress_above = "4KiB"
+        ));
+        assert_eq!(
+            args.codec.map(|arg| arg.value.value()).as_deref(),
+            Some("msgpack")
+        );
+        assert_eq!(
+            args.compress.map(|arg| arg.value.value()).as_deref(),
+            Some("lz4")
+        );
+        assert_eq!(args.compress_above.map(|arg| arg.value), Some(4096));
+        assert_eq!(
+            parse_ok(quote!(compress_above = 300))
+                .compress_above
+                .map(|arg| arg.value),
+            Some(300)
+        );
+        assert_eq!(byte_size("1MiB"), Some(1 << 20));
+        assert_eq!(byte_size("512 B"), Some(512));
+        assert_eq!(byte_size("1MB"), None);
+        assert_eq!(byte_size("KiB"), None);
+        assert_eq!(
+            error_messages(quote!(codec = "xml")),
+            ["unknown `codec` \"xml\", expected one of: \"json\", \"msgpack\", \"postcard\""]
+        );
+        assert_eq!(
+            error_messages(quote!(compress = "lz5")),
+            ["unknown `compress` \"lz5\"; did you mean \"lz4\"?"]
+        );
+        assert_eq!(
+            error_messages(quote!(codec = json)),
+            ["`codec` takes a string, one of: \"json\", \"msgpack\", \"postcard\""]
+        );
+    }
+
+    #[test]
     fn syntax_errors_stop_the_parse() {
         assert_eq!(error_messages(quote!(ttl 5)), ["expected `=`"]);
         assert_eq!(
@@ -1233,7 +1385,8 @@ mod tests {
             [
                 "expected an argument, expected one of: ttl, key, tags, cache, negative_ttl, \
               cache_none, lock, lock_timeout, early_refresh, beta, stale, sliding, ttl_profile, \
-              version, companions, detach, on_cache_error, name, unless, condition, crate"
+              version, companions, detach, on_cache_error, name, unless, condition, codec, \
+              compress, compress_above, crate"
             ]
         );
     }

@@ -674,7 +674,46 @@ fn policy(args: &Args, returns: Returns, private: &TokenStream) -> TokenStream {
         policy.extend(quote!(.sliding(#sliding)));
     }
     policy.extend(on_cache_error(args, private));
+    policy.extend(encoding(args, private));
     policy
+}
+
+/// `.codec(..)`, `.compression(..)` and `.compress_above(..)` for the arguments given. A codec or
+/// compression behind a feature of the runtime is named through a trait implemented only with
+/// the feature, spanned at the literal, so that without it the error says which feature to
+/// enable and points at the argument.
+fn encoding(args: &Args, private: &TokenStream) -> TokenStream {
+    let gated = |literal: &syn::LitStr, marker: &str, gate: &str, item: &str| {
+        let [marker, gate, item] = [marker, gate, item].map(|name| format_ident!("{name}"));
+        respan(
+            quote!(<#private::#marker as #private::#gate>::#item),
+            literal.span(),
+        )
+    };
+    let mut calls = TokenStream::new();
+    if let Some(codec) = &args.codec {
+        let literal = &codec.value;
+        let codec = match literal.value().as_str() {
+            "msgpack" => gated(literal, "Msgpack", "MsgpackEnabled", "CODEC"),
+            "postcard" => gated(literal, "Postcard", "PostcardEnabled", "CODEC"),
+            _ => quote!(#private::Codec::Json),
+        };
+        calls.extend(quote!(.codec(#codec)));
+    }
+    if let Some(compress) = &args.compress {
+        let literal = &compress.value;
+        let compression = match literal.value().as_str() {
+            "lz4" => gated(literal, "Lz4", "Lz4Enabled", "COMPRESSION"),
+            "zstd" => gated(literal, "Zstd", "ZstdEnabled", "COMPRESSION"),
+            _ => quote!(#private::Compression::None),
+        };
+        calls.extend(quote!(.compression(#compression)));
+    }
+    if let Some(above) = &args.compress_above {
+        let bytes = Literal::u64_unsuffixed(above.value);
+        calls.extend(quote!(.compress_above(#bytes)));
+    }
+    calls
 }
 
 fn duration(millis: u64) -> TokenStream {

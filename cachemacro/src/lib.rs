@@ -82,7 +82,8 @@ use proc_macro::TokenStream;
 /// [`stale`](#stale), [`sliding`](#sliding), [`ttl_profile`](#ttl_profile),
 /// [`version`](#version), [`companions`](#companions), [`detach`](#detach),
 /// [`on_cache_error`](#on_cache_error), [`name`](#name), [`unless`](#unless),
-/// [`condition`](#condition) and [`crate`](#crate).
+/// [`condition`](#condition), [`codec`](#codec),
+/// [`compress` and `compress_above`](#compress-compress_above) and [`crate`](#crate).
 ///
 /// ## `ttl`
 ///
@@ -932,6 +933,64 @@ use proc_macro::TokenStream;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// #     report(0, true).await;
+/// ## `codec`
+///
+/// How the value is serialized: `"json"` (the default), `"msgpack"` or `"postcard"`. Without
+/// it, the cache's codec applies ([`CacheBuilder::codec`], JSON unless set). Every entry
+/// records its codec, so a function reads only entries written with its own: an entry written
+/// with another (by a function sharing the key, or by this one before its codec changed) is a
+/// miss, counted in `decode_errors`, and the load overwrites it. JSON needs nothing; the others
+/// need the runtime's feature of the same name, `msgpack` or `postcard`
+/// (`cachemacro-runtime = { version = "0.1", features = ["msgpack"] }`): without it,
+/// `codec = "msgpack"` is a compile error that names the feature to enable.
+///
+/// - `"json"`: readable with `redis-cli`, and every serde type works.
+/// - `"msgpack"` (rmp-serde, structs as maps with their field names): smaller and faster than
+///   JSON, and `#[serde(skip_serializing_if)]`, `#[serde(default)]` and added fields work as
+///   with JSON.
+/// - `"postcard"`: the smallest and fastest, but not self-describing: `skip_serializing_if`,
+///   `flatten`, untagged enums and `serde_json::Value` do not round-trip (their entries are
+///   misses, never wrong values), and a change of the type needs a new [`version`](#version).
+///
+/// ```
+/// # use cachemacro_runtime::cached;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct Catalog { items: Vec<String> }
+/// # async fn load_catalog(_: u64) -> Catalog { Catalog { items: vec![] } }
+/// #[cached(key = "catalog:<shop>", codec = "msgpack")]
+/// async fn catalog(shop: u64) -> Catalog {
+///     load_catalog(shop).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert_eq!(catalog(1).await, catalog(1).await);
+/// # }
+/// ```
+///
+/// ## `compress`, `compress_above`
+///
+/// Compresses values that serialize to at least `compress_above` bytes (default 1 KiB) with
+/// `"lz4"` or `"zstd"`; `"none"` turns off the cache's compression for this function. A size is
+/// a number of bytes or a string with a unit `B`, `KiB` or `MiB` (`compress_above = "16KiB"`);
+/// `compress_above` needs `compress`. A value is stored compressed only when that makes it
+/// smaller, and the envelope records it. A function reads uncompressed entries and those
+/// compressed its own way; an entry compressed another way is a miss that the load overwrites.
+/// Without `compress`, the cache's setting applies ([`CacheBuilder::compression`], none unless
+/// set). Each needs the runtime's feature of its name, `lz4` (pure Rust) or `zstd` (builds the C
+/// library); without it the argument is a compile error naming the feature.
+///
+/// ```
+/// # use cachemacro_runtime::cached;
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct Report { rows: Vec<String> }
+/// # async fn build_report(_: u64) -> Report { Report { rows: vec!["r".repeat(4096)] } }
+/// #[cached(key = "report:<day>", codec = "msgpack", compress = "lz4", compress_above = "4KiB")]
+/// async fn report(day: u64) -> Report {
+///     build_report(day).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     assert_eq!(report(1).await, report(1).await);
 /// # }
 /// ```
 ///
@@ -1075,7 +1134,9 @@ use proc_macro::TokenStream;
 /// from the previous one, an empty `tags` or `keys` list, a `ttl_profile` name with other
 /// characters than lowercase letters, digits and `_`, a `version` that is not a whole number
 /// greater than zero, `negative_ttl` or `cache_none` on a function that does not return
-/// `Option`, an `on_cache_error` other than `"fail"` or `"ignore"`, `on_cache_error = "fail"` on
+/// `Option`, an `on_cache_error` other than `"fail"` or `"ignore"`, an unknown `codec` or
+/// `compress`, a `codec` or `compress` whose feature of the runtime is off (naming the feature),
+/// `compress_above` without `compress`, `on_cache_error = "fail"` on
 /// a function whose return type is not a `Result` with an error type implementing
 /// `From<cachemacro_runtime::Error>`, a `#[cache_put]` without `key`, a `#[cache_invalidate]`
 /// without `keys` or `tags`, a function that is not `async`, and a `#[cached]` or `#[cache_put]`
@@ -1095,6 +1156,8 @@ use proc_macro::TokenStream;
 /// [`Cache::install`]: ../cachemacro_runtime/struct.Cache.html#method.install
 /// [`Cache::invalidate_tag`]: ../cachemacro_runtime/struct.Cache.html#method.invalidate_tag
 /// [`CacheBuilder::default_ttl`]: ../cachemacro_runtime/struct.CacheBuilder.html#method.default_ttl
+/// [`CacheBuilder::codec`]: ../cachemacro_runtime/struct.CacheBuilder.html#method.codec
+/// [`CacheBuilder::compression`]: ../cachemacro_runtime/struct.CacheBuilder.html#method.compression
 /// [`CacheBuilder::key_prefix`]: ../cachemacro_runtime/struct.CacheBuilder.html#method.key_prefix
 /// [`CacheBuilder::ttl_profile`]: ../cachemacro_runtime/struct.CacheBuilder.html#method.ttl_profile
 /// [`CacheBuilder::on_cache_error`]: ../cachemacro_runtime/struct.CacheBuilder.html#method.on_cache_error
@@ -1189,6 +1252,9 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 /// [`ttl_profile`](#ttl_profile), [`tags`](#tags), [`version`](#version), [`cache`](#cache),
 /// [`on_cache_error`](#on_cache_error), [`name`](#name) and [`crate`](#crate). They can be
 /// given in any order, separated by commas.
+/// [`on_cache_error`](#on_cache_error), [`codec`](#codec),
+/// [`compress` and `compress_above`](#compress-compress_above) and [`crate`](#crate). They can
+/// be given in any order, separated by commas.
 ///
 /// ## `key`
 ///
@@ -1414,6 +1480,36 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function's name in metrics and `Cache::function_stats` (where a write-through counts its
 /// errors), as the [`name` of `#[cached]`](attr.cached.html#name); its path by default.
+/// ## `codec`
+///
+/// How the value is serialized, as the [`codec` of `#[cached]`](attr.cached.html#codec): give
+/// the write-through the codec of the `#[cached]` function that reads its key, or that function
+/// reads its entries as misses.
+///
+/// ```
+/// # use cachemacro_runtime::{cache_put, cached};
+/// # #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+/// # struct User { id: u64 }
+/// #[cache_put(key = "user:<user.id>", codec = "msgpack")]
+/// async fn save_user(user: User) -> User {
+///     user // the database write
+/// }
+///
+/// #[cached(key = "user:<id>", codec = "msgpack")]
+/// async fn user(id: u64) -> User {
+///     User { id } // the database read
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #     save_user(User { id: 1 }).await;
+/// #     assert_eq!(user(1).await, User { id: 1 });
+/// # }
+/// ```
+///
+/// ## `compress`, `compress_above`
+///
+/// Compression of large values, as the [`compress` and `compress_above` of
+/// `#[cached]`](attr.cached.html#compress-compress_above).
 ///
 /// ## `crate`
 ///

@@ -13,6 +13,7 @@ use crate::template::Template;
 /// Records in `errors` every way the arguments of `attribute` contradict or miss one another.
 /// Needs no function, so it runs even when the item is not one the attribute can take.
 pub(crate) fn check_arguments(attribute: Macro, args: &Args, errors: &mut Errors) {
+    check_compress_above(args, errors);
     match attribute {
         Macro::Cached => {
             check_early_refresh_arguments(args, errors);
@@ -86,6 +87,24 @@ fn check_option_arguments(args: &Args, func: &Function, errors: &mut Errors) {
         errors.push(syn::Error::new(
             negative_ttl.name_span,
             "`negative_ttl` has no effect with `cache_none = false`; remove one of them",
+        ));
+    }
+}
+
+/// `compress_above` sets the threshold of a compression, so it needs one.
+fn check_compress_above(args: &Args, errors: &mut Errors) {
+    let Some(above) = &args.compress_above else {
+        return;
+    };
+    let compresses = args
+        .compress
+        .as_ref()
+        .is_some_and(|arg| arg.value.value() != "none");
+    if !compresses {
+        errors.push(syn::Error::new(
+            above.name_span,
+            "`compress_above` needs a compression, like `compress = \"lz4\", compress_above = \
+             \"4KiB\"`",
         ));
     }
 }

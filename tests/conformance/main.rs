@@ -13,6 +13,7 @@ use cachemacro_runtime::{Cache, CacheBuilder};
 use cachemacro_tests::{RedisCluster, RedisServer};
 
 mod basics;
+mod codecs;
 mod detached;
 mod guarantees;
 mod invalidation;
@@ -236,6 +237,13 @@ conformance! {
         get_set_delete_by_hand,
         get_with_loads_once,
         values_over_max_value_size_are_returned_but_not_stored,
+    ],
+    codecs: [
+        every_codec_and_compression_round_trips,
+        an_entry_of_another_codec_or_compression_is_a_miss_then_one_load,
+        an_uncompressed_entry_is_read_by_a_compressing_function,
+        a_write_through_writes_with_its_codec,
+        the_cache_default_codec_serves_get_set_and_functions_that_name_none,
     ],
     detached: [
         a_method_on_a_clonable_service_refreshes_in_the_background,
