@@ -123,6 +123,19 @@ impl RedisSentinel {
             .kill();
     }
 
+    /// Asks a sentinel to fail the master over (`SENTINEL FAILOVER`) while it runs: the replica
+    /// is promoted, then the old master is made a replica of it.
+    ///
+    /// # Panics
+    /// When the sentinel refuses.
+    pub fn fail_over(&self) {
+        let reply: Option<String> = ask(
+            self.sentinels[0].port(),
+            &["SENTINEL", "FAILOVER", MASTER_NAME],
+        );
+        assert_eq!(reply.as_deref(), Some("OK"), "SENTINEL FAILOVER refused");
+    }
+
     /// Waits until every sentinel names a master other than `old`, and that server says it is a
     /// master: the port of the promoted replica.
     ///
@@ -145,6 +158,23 @@ impl RedisSentinel {
             assert!(
                 Instant::now() < deadline,
                 "no failover from {old} within {patience:?}: the sentinels name {named:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the server on `port` says it is a replica: after a failover the sentinels
+    /// make the old master, when it runs, a replica of the new one.
+    ///
+    /// # Panics
+    /// When that does not happen within `patience`.
+    pub fn wait_for_demotion(&self, port: u16, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        while role(port).as_deref() != Some("slave") {
+            assert!(
+                Instant::now() < deadline,
+                "the server on {port} is still {:?} after {patience:?}",
+                role(port)
             );
             std::thread::sleep(Duration::from_millis(20));
         }

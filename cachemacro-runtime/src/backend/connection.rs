@@ -461,6 +461,36 @@ mod tests {
         assert!(!is_lost(&refused));
     }
 
+    #[test]
+    fn a_readonly_reply_drops_a_connection_through_sentinel_only() {
+        let readonly = redis::RedisError::from((
+            redis::ErrorKind::Server(ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        let lost = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        let sentinel = Connector::Sentinel {
+            client: tokio::sync::Mutex::new(
+                SentinelClient::build(
+                    vec!["redis://127.0.0.1:1/"],
+                    "mymaster".to_owned(),
+                    None,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .unwrap(),
+            ),
+            config: AsyncConnectionConfig::new(),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let single = Connector::Single {
+            client: redis::Client::open("redis://127.0.0.1:1/").unwrap(),
+            config: AsyncConnectionConfig::new(),
+        };
+        assert!(sentinel.drops_on(&readonly));
+        assert!(sentinel.drops_on(&lost));
+        assert!(!single.drops_on(&readonly), "a replica named by its URL");
+        assert!(single.drops_on(&lost));
+    }
+
     #[tokio::test]
     async fn without_a_server_commands_fail_at_once_after_the_first_attempt() {
         let connection = connection_to(closed_port(), Duration::from_secs(1));
