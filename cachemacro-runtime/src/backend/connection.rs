@@ -472,7 +472,7 @@ mod tests {
             client: tokio::sync::Mutex::new(
                 SentinelClient::build(
                     vec!["redis://127.0.0.1:1/"],
-                    "mymaster".to_owned(),
+                    String::from("mymaster"),
                     None,
                     redis::sentinel::SentinelServerType::Master,
                 )
