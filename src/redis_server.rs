@@ -13,6 +13,8 @@ pub struct RedisServer {
     password: Option<String>,
     /// The certificate and key of a TLS-only server.
     tls: Option<PathBuf>,
+    /// A configuration file, given first on the command line (a sentinel's, which it rewrites).
+    config_file: Option<PathBuf>,
     /// More configuration, given on the command line after the harness's own.
     config: Vec<String>,
     /// The node configuration file of a cluster node, removed on drop.
@@ -116,6 +118,16 @@ impl RedisServer {
         server
     }
 
+    /// Starts a server on `port` with the configuration `file` (first on the command line) and
+    /// `config` (last): a replica (`--replicaof`), or a sentinel (`--sentinel`).
+    pub(crate) fn start_configured(port: u16, file: Option<PathBuf>, config: Vec<String>) -> Self {
+        let mut server = RedisServer::new(port);
+        server.config_file = file;
+        server.config = config;
+        server.spawn();
+        server
+    }
+
     fn start_with(port: u16, password: Option<String>) -> Self {
         let mut server = RedisServer::new(port);
         server.password = password;
@@ -128,6 +140,7 @@ impl RedisServer {
             port,
             password: None,
             tls: None,
+            config_file: None,
             config: Vec::new(),
             cluster_config: None,
             process: None,
@@ -199,6 +212,7 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let mut command = Command::new("redis-server");
+        command.args(&self.config_file);
         command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])

@@ -1,5 +1,6 @@
-//! `Cache::from_env` picks a Redis Cluster when `REDIS_CLUSTER_NODES` is set, Redis when
-//! `REDIS_URL` is, and memory otherwise.
+//! `Cache::from_env` picks a Redis Cluster when `REDIS_CLUSTER_NODES` is set, Redis Sentinel
+//! when `REDIS_SENTINELS` and `REDIS_SENTINEL_MASTER` are, Redis when `REDIS_URL` is, and memory
+//! otherwise.
 //! One test in its own binary, since it changes the process environment.
 
 use std::time::Duration;
@@ -37,6 +38,7 @@ async fn redis_url_selects_the_backend() {
     assert!(stored.is_some(), "the entry landed in the real server");
 
     cluster_nodes_select_a_cluster().await;
+    sentinel_variables_go_together().await;
 }
 
 /// `REDIS_CLUSTER_NODES` (node URLs separated by commas) selects a cluster; with `REDIS_URL` set
@@ -61,4 +63,26 @@ async fn cluster_nodes_select_a_cluster() {
         assert_eq!(cache.get::<u8>(&key).await.unwrap(), Some(id));
     }
     std::env::remove_var("REDIS_CLUSTER_NODES");
+}
+
+/// `REDIS_SENTINELS` needs `REDIS_SENTINEL_MASTER` and the other way round, and neither goes
+/// with `REDIS_URL` or `REDIS_CLUSTER_NODES`. (`tests/sentinel.rs` checks a cache on sentinels.)
+async fn sentinel_variables_go_together() {
+    let refused = || async {
+        let error = Cache::from_env().await.expect_err("refused");
+        assert_eq!(error.kind(), cachemacro_runtime::ErrorKind::InvalidUrl);
+    };
+    std::env::set_var("REDIS_SENTINELS", "redis://127.0.0.1:1");
+    refused().await;
+    std::env::remove_var("REDIS_SENTINELS");
+    std::env::set_var("REDIS_SENTINEL_MASTER", "mymaster");
+    refused().await;
+    std::env::set_var("REDIS_SENTINELS", "redis://127.0.0.1:1");
+    for other in ["REDIS_URL", "REDIS_CLUSTER_NODES"] {
+        std::env::set_var(other, "redis://127.0.0.1:1");
+        refused().await;
+        std::env::remove_var(other);
+    }
+    std::env::remove_var("REDIS_SENTINELS");
+    std::env::remove_var("REDIS_SENTINEL_MASTER");
 }

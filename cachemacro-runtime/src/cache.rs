@@ -67,8 +67,28 @@ impl Cache {
         Cache::builder().redis_cluster(nodes).await
     }
 
+    /// A cache on the master that the Redis Sentinels at `sentinels` (`redis://host:port` or
+    /// `host:port`) monitor under the name `master`, with default options; a failover is followed
+    /// (see [`CacheBuilder::redis_sentinel`]). Only a malformed URL, or no sentinel, is an error.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachemacro_runtime::Result<()> {
+    /// let sentinels = ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"];
+    /// let cache = cachemacro_runtime::Cache::redis_sentinel(sentinels, "mymaster").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn redis_sentinel<N: AsRef<str>>(
+        sentinels: impl IntoIterator<Item = N>,
+        master: &str,
+    ) -> Result<Cache> {
+        Cache::builder().redis_sentinel(sentinels, master).await
+    }
+
     /// Redis Cluster when the `REDIS_CLUSTER_NODES` environment variable is set (node URLs
-    /// separated by commas), Redis when `REDIS_URL` is, otherwise the embedded cache.
+    /// separated by commas), Redis Sentinel when `REDIS_SENTINELS` is (sentinel URLs separated by
+    /// commas, with the master's name in `REDIS_SENTINEL_MASTER`), Redis when `REDIS_URL` is,
+    /// otherwise the embedded cache (see [`CacheBuilder::from_env`]).
     pub async fn from_env() -> Result<Cache> {
         Cache::builder().from_env().await
     }
@@ -320,7 +340,8 @@ impl std::fmt::Debug for Cache {
 }
 
 /// Options for a [`Cache`]; finish with [`memory`](Self::memory), [`redis`](Self::redis),
-/// [`redis_cluster`](Self::redis_cluster) or [`from_env`](Self::from_env).
+/// [`redis_cluster`](Self::redis_cluster), [`redis_sentinel`](Self::redis_sentinel) or
+/// [`from_env`](Self::from_env).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -534,19 +555,78 @@ impl CacheBuilder {
         Ok(self.finish(Store::Redis(backend)))
     }
 
-    /// Redis Cluster at `REDIS_CLUSTER_NODES` (node URLs separated by commas) when it is set,
-    /// Redis at `REDIS_URL` when that is set, otherwise the embedded cache. Both set is an
-    /// error: which one was meant cannot be told.
+    /// A cache on the master that the Redis Sentinels at `sentinels` (`redis://host:port` or
+    /// `host:port`; one that answers is enough) monitor under the name `master`. Waits at most
+    /// the connect timeout for a first connection; sentinels or a master that do not answer are
+    /// not an error.
+    ///
+    /// Credentials in the sentinel URLs are the sentinels'. The master's own go in `master`,
+    /// which may be a URL whose host is the monitored name:
+    /// `redis://[user:password@]mymaster[/db]`, or `rediss://mymaster` for TLS (feature `tls`).
+    ///
+    /// Each (re)connection asks the sentinels which server is the master now and checks its
+    /// role, so after a failover the promoted replica is used from the next reconnect on, which
+    /// a lost connection or a `READONLY` reply (from a master demoted to a replica) starts.
+    /// Every option applies as on a single server: the operation timeout bounds each command,
+    /// the circuit breaker counts its timeouts and lost connections, and faults fail open.
+    pub async fn redis_sentinel<N: AsRef<str>>(
+        self,
+        sentinels: impl IntoIterator<Item = N>,
+        master: &str,
+    ) -> Result<Cache> {
+        let backend = RedisBackend::sentinel(
+            sentinels,
+            master,
+            self.operation_timeout,
+            self.connect_timeout,
+            self.tcp_nodelay,
+        )?
+        .with_circuit_breaker(self.circuit_breaker);
+        backend.warm_up(self.connect_timeout).await;
+        Ok(self.finish(Store::Redis(backend)))
+    }
+
+    /// Configured by the environment:
+    /// - `REDIS_CLUSTER_NODES` (node URLs separated by commas): Redis Cluster;
+    /// - `REDIS_SENTINELS` (sentinel URLs separated by commas) and `REDIS_SENTINEL_MASTER` (the
+    ///   master's name, or `redis://[user:password@]name[/db]`): Redis Sentinel, see
+    ///   [`redis_sentinel`](Self::redis_sentinel);
+    /// - `REDIS_URL`: a single Redis server;
+    /// - none of them: the embedded cache.
+    ///
+    /// More than one of the three set is an error, as is `REDIS_SENTINELS` without
+    /// `REDIS_SENTINEL_MASTER` or the other way round: which one was meant cannot be told.
     pub async fn from_env(self) -> Result<Cache> {
         let variable = |name| std::env::var(name).ok().filter(|value| !value.is_empty());
-        match (variable(CLUSTER_NODES_VARIABLE), variable(URL_VARIABLE)) {
-            (Some(_), Some(_)) => Err(Error::new(
+        let cluster = variable(CLUSTER_NODES_VARIABLE);
+        let url = variable(URL_VARIABLE);
+        let sentinels = variable(SENTINELS_VARIABLE);
+        let master = variable(SENTINEL_MASTER_VARIABLE);
+        let set: Vec<&str> = [
+            (CLUSTER_NODES_VARIABLE, cluster.is_some()),
+            (SENTINELS_VARIABLE, sentinels.is_some() || master.is_some()),
+            (URL_VARIABLE, url.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if set.len() > 1 {
+            return Err(Error::new(
                 ErrorKind::InvalidUrl,
-                "both REDIS_CLUSTER_NODES and REDIS_URL are set: unset the one not meant",
+                format!("{} are all set: unset those not meant", set.join(" and ")),
+            ));
+        }
+        match (cluster, sentinels, master, url) {
+            (Some(nodes), ..) => self.redis_cluster(nodes.split(',')).await,
+            (_, Some(sentinels), Some(master), _) => {
+                self.redis_sentinel(sentinels.split(','), &master).await
+            }
+            (_, Some(_), None, _) | (_, None, Some(_), _) => Err(Error::new(
+                ErrorKind::InvalidUrl,
+                "Redis Sentinel needs both REDIS_SENTINELS and REDIS_SENTINEL_MASTER",
             )),
-            (Some(nodes), None) => self.redis_cluster(nodes.split(',')).await,
-            (None, Some(url)) => self.redis(&url).await,
-            (None, None) => Ok(self.memory()),
+            (.., Some(url)) => self.redis(&url).await,
+            (None, None, None, None) => Ok(self.memory()),
         }
     }
 
@@ -588,6 +668,10 @@ const TTL_PROFILE_VARIABLE: &str = "CACHEMACRO_TTL_";
 const URL_VARIABLE: &str = "REDIS_URL";
 /// The node URLs of a Redis Cluster, separated by commas, for [`CacheBuilder::from_env`].
 const CLUSTER_NODES_VARIABLE: &str = "REDIS_CLUSTER_NODES";
+/// The URLs of Redis Sentinels, separated by commas, for [`CacheBuilder::from_env`].
+const SENTINELS_VARIABLE: &str = "REDIS_SENTINELS";
+/// The name the sentinels monitor the master under, for [`CacheBuilder::from_env`].
+const SENTINEL_MASTER_VARIABLE: &str = "REDIS_SENTINEL_MASTER";
 
 /// `CACHEMACRO_TTL_<NAME>=<duration>` variables, by lower-case name. A value that does not parse
 /// is ignored with a warning rather than failing the application.

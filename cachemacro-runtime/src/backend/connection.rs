@@ -16,6 +16,12 @@
 //! a slot map), but once made it is kept: it holds a connection per node, reconnects to a node it
 //! lost, follows `MOVED` and `ASK` and refreshes its slot map by itself, so an error on one node
 //! (a master killed before its replica takes over) says nothing about the others.
+//!
+//! A master found through Redis Sentinel is a single server whose address is looked up anew by
+//! each attempt: the attempt asks the sentinels which server is the master now, checks with
+//! `ROLE` that it is one, and connects to it. A failover is then followed by the next reconnect,
+//! which a lost connection starts, and so does a `READONLY` reply: the server this connection
+//! reached was demoted to a replica (a failover the connection outlived).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +33,8 @@ use arc_swap::ArcSwapOption;
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Cmd, RedisResult, Value};
+use redis::sentinel::SentinelClient;
+use redis::{AsyncConnectionConfig, Cmd, RedisResult, ServerErrorKind, Value};
 use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -69,6 +76,16 @@ pub(crate) enum Connector {
     },
     /// A Redis Cluster, reached through its nodes.
     Cluster(ClusterClient),
+    /// The master that Redis Sentinel names, connected to as a single server.
+    Sentinel {
+        /// Keeps a connection to the sentinels it asked; locked only by the one reconnect task.
+        client: tokio::sync::Mutex<SentinelClient>,
+        /// For the connection to the master, as for a single server.
+        config: AsyncConnectionConfig,
+        /// Bounds a whole attempt: asking the sentinels, checking the master's role,
+        /// connecting to it.
+        connect_timeout: Duration,
+    },
 }
 
 impl Connector {
@@ -79,6 +96,31 @@ impl Connector {
                 .await
                 .map(Link::Single),
             Connector::Cluster(client) => client.get_async_connection().await.map(Link::Cluster),
+            Connector::Sentinel {
+                client,
+                config,
+                connect_timeout,
+            } => {
+                // redis-rs bounds each connection it opens, not the sentinels' replies: a
+                // sentinel that accepts and never answers would hold the attempt forever.
+                let mut client = client.lock().await;
+                let connect = client.get_async_connection_with_config(config);
+                match tokio::time::timeout(*connect_timeout, connect).await {
+                    Ok(connected) => connected.map(Link::Single),
+                    Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
+                }
+            }
+        }
+    }
+
+    /// Whether a command's `error` means that its connection is of no more use: lost (see
+    /// [`is_lost`]); through Sentinel also a `READONLY` reply, which says that the server it
+    /// reaches is no longer the master. A cluster connection follows its nodes by itself.
+    fn drops_on(&self, error: &redis::RedisError) -> bool {
+        match self {
+            Connector::Single { .. } => is_lost(error),
+            Connector::Cluster(_) => false,
+            Connector::Sentinel { .. } => is_lost(error) || is_demoted(error),
         }
     }
 }
@@ -172,19 +214,17 @@ impl Connection {
             .await
     }
 
-    /// The command on `handle` failed with `error`: when that means its connection is dead, drops
-    /// the connection (unless already replaced) and makes sure a reconnect runs. A cluster
-    /// connection is never dropped: it reconnects to its nodes by itself.
+    /// The command on `handle` failed with `error`: when that means its connection is dead (or,
+    /// through Sentinel, reaches a demoted master), drops the connection (unless already
+    /// replaced) and makes sure a reconnect runs. A cluster connection is never dropped: it
+    /// reconnects to its nodes by itself.
     pub(crate) fn failed(&self, handle_generation: u64, error: &redis::RedisError) {
-        if !is_lost(error) {
+        let shared = &self.shared;
+        if !shared.connector.drops_on(error) {
             return;
         }
-        let shared = &self.shared;
         let current = shared.current.load();
         if let Some(live) = &*current {
-            if matches!(live.connection, Link::Cluster(_)) {
-                return;
-            }
             if live.generation != handle_generation {
                 // A newer connection replaced the one that failed.
                 return;
@@ -277,6 +317,12 @@ impl Connection {
 /// error reply.
 fn is_lost(error: &redis::RedisError) -> bool {
     error.is_io_error()
+}
+
+/// Whether a command's error is a `READONLY` reply: its server is a replica now. Inside a Lua
+/// script too, whose error keeps the code of the write that failed.
+fn is_demoted(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Server(ServerErrorKind::ReadOnly)
 }
 
 /// The right to run the one reconnect task; clears the flag when dropped.
@@ -413,6 +459,36 @@ mod tests {
         assert!(!is_lost(&unconverted));
         let refused = redis::RedisError::from((redis::ErrorKind::Client, "refused"));
         assert!(!is_lost(&refused));
+    }
+
+    #[test]
+    fn a_readonly_reply_drops_a_connection_through_sentinel_only() {
+        let readonly = redis::RedisError::from((
+            redis::ErrorKind::Server(ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        let lost = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        let sentinel = Connector::Sentinel {
+            client: tokio::sync::Mutex::new(
+                SentinelClient::build(
+                    vec!["redis://127.0.0.1:1/"],
+                    String::from("mymaster"),
+                    None,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .unwrap(),
+            ),
+            config: AsyncConnectionConfig::new(),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let single = Connector::Single {
+            client: redis::Client::open("redis://127.0.0.1:1/").unwrap(),
+            config: AsyncConnectionConfig::new(),
+        };
+        assert!(sentinel.drops_on(&readonly));
+        assert!(sentinel.drops_on(&lost));
+        assert!(!single.drops_on(&readonly), "a replica named by its URL");
+        assert!(single.drops_on(&lost));
     }
 
     #[tokio::test]

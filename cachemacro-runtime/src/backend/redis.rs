@@ -1,5 +1,5 @@
-//! The Redis backend: one multiplexed, reconnecting connection (`connection.rs`) to a server or
-//! to a Redis Cluster, every command bounded in time.
+//! The Redis backend: one multiplexed, reconnecting connection (`connection.rs`) to a server, to
+//! the master that Redis Sentinel names, or to a Redis Cluster, every command bounded in time.
 //! Operations that must be atomic are Lua scripts over keys of one hash slot; a tag's epoch lives
 //! in a slot of its own, so it is read by a command of its own: in the same pipeline on a single
 //! server, in a pipeline per slot, all sent at once, on a cluster ([`Batches`]).
@@ -9,7 +9,11 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::io::tcp::TcpSettings;
-use redis::{AsyncConnectionConfig, FromRedisValue, IntoConnectionInfo, Script, ServerErrorKind};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, FromRedisValue, IntoConnectionInfo, Script,
+    ServerErrorKind, TlsMode,
+};
 
 use super::connection::{Connection, Connector, Link};
 use super::{
@@ -300,6 +304,101 @@ impl RedisBackend {
                 Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
             ),
             cluster: true,
+        })
+    }
+
+    /// Prepares a connection to the master that the Redis Sentinels at `sentinels` monitor as
+    /// `master` (`redis://host:port` URLs, or `host:port`; each sentinel is asked in turn until
+    /// one names a master that confirms its role), without waiting for it; only a malformed URL,
+    /// or no sentinel, is an error. Must be called inside a Tokio runtime.
+    ///
+    /// A user name or password in the sentinel URLs authenticates to the sentinels. `master` is
+    /// the monitored name (`mymaster`), or a URL whose host is that name and which carries what
+    /// the master itself needs: `redis://[user:password@]mymaster[/db]`, `rediss://` for TLS
+    /// (feature `tls`; `#insecure` skips verification), and `tcp_nodelay` as
+    /// [`with_tcp_nodelay`](Self::with_tcp_nodelay) reads it. The same applies to a replica
+    /// that a failover promotes.
+    ///
+    /// Each connection attempt asks the sentinels for the current master, so a failover is
+    /// followed by the next reconnect: a lost connection starts one, and so does a `READONLY`
+    /// reply (the master was demoted to a replica while the connection lived). Everything else
+    /// is as on a single server: one connection, the operation timeout and one circuit breaker.
+    pub fn sentinel<N: AsRef<str>>(
+        sentinels: impl IntoIterator<Item = N>,
+        master: &str,
+        operation_timeout: Duration,
+        connect_timeout: Duration,
+        tcp_nodelay: Option<bool>,
+    ) -> Result<Self> {
+        let invalid = || {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                "a Redis Sentinel URL or the master's name could not be parsed",
+            )
+        };
+        let sentinels = sentinels
+            .into_iter()
+            .map(|sentinel| {
+                let sentinel = sentinel.as_ref().trim();
+                let url = if sentinel.contains("://") {
+                    sentinel.to_owned()
+                } else {
+                    format!("redis://{sentinel}")
+                };
+                url.as_str().into_connection_info().map_err(|_| invalid())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if sentinels.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                "Redis Sentinel needs at least one sentinel URL",
+            ));
+        }
+        let master = master.trim();
+        let (name, node) = if master.contains("://") {
+            let nodelay = tcp_nodelay_parameter(master)?
+                .or(tcp_nodelay)
+                .unwrap_or(DEFAULT_TCP_NODELAY);
+            let info = master.into_connection_info().map_err(|_| invalid())?;
+            let node = SentinelNodeConnectionInfo::default()
+                .set_redis_connection_info(info.redis_settings().clone())
+                .set_tcp_settings(TcpSettings::default().set_nodelay(nodelay));
+            match info.addr() {
+                ConnectionAddr::Tcp(name, _) => (name.clone(), node),
+                ConnectionAddr::TcpTls { host, insecure, .. } => {
+                    let mode = if *insecure {
+                        TlsMode::Insecure
+                    } else {
+                        TlsMode::Secure
+                    };
+                    (host.clone(), node.set_tls_mode(mode))
+                }
+                _ => return Err(invalid()),
+            }
+        } else {
+            let nodelay = tcp_nodelay.unwrap_or(DEFAULT_TCP_NODELAY);
+            let node = SentinelNodeConnectionInfo::default()
+                .set_tcp_settings(TcpSettings::default().set_nodelay(nodelay));
+            (master.to_owned(), node)
+        };
+        if name.is_empty() {
+            return Err(invalid());
+        }
+        let client = SentinelClient::build(sentinels, name, Some(node), SentinelServerType::Master)
+            .map_err(|_| invalid())?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(None);
+        let connection = Connection::new(Connector::Sentinel {
+            client: tokio::sync::Mutex::new(client),
+            config,
+            connect_timeout,
+        });
+        Ok(Self {
+            connection,
+            operation_timeout,
+            breakers: breakers(1, Some((BREAKER_THRESHOLD, BREAKER_COOL_DOWN))),
+            cluster: false,
         })
     }
 
