@@ -407,6 +407,22 @@ async fn private_methods_of_an_inherent_impl_have_companions() {
     assert_eq!(counter.refresh_nth::<u64, 5>().await, 17);
     counter.invalidate_nth::<u64, 5>().await.unwrap();
     assert_eq!(cache.get::<u64>("nth:5").await.unwrap(), None);
+
+    // `clear_<name>` is an associated fn given the cache: `self.cache` is not there to read.
+    let twenty = counter.count(20).await;
+    counter.count(21).await;
+    assert_eq!(counter.count(20).await, twenty, "a hit");
+    assert_eq!(
+        Counter::clear_count(&cache).await.unwrap(),
+        3,
+        "10, 20 and 21"
+    );
+    assert_eq!(cache.get::<u64>("count:20").await.unwrap(), None);
+    assert_eq!(
+        counter.count(20).await,
+        twenty + 2,
+        "loaded again, after 21's load"
+    );
 }
 
 // Policy.

@@ -633,6 +633,10 @@ use proc_macro::TokenStream;
 /// - `refresh_get_user(id).await` removes the entry, then calls `get_user(id)`, which runs the
 ///   body, stores the result and returns it. A failure to remove the entry is ignored, as
 ///   `get_user` ignores the cache's failures.
+/// - `clear_get_user().await` removes every entry of `get_user`, whatever its arguments (see
+///   `Cache::clear_prefix`), and resolves to how many it removed. It takes no arguments, or the
+///   `&Cache` to clear when `get_user` names its `cache`; a function keyed by an expression has
+///   none. For a method it is an associated fn: `Repo::clear_get_user(&cache)`.
 ///
 /// ```
 /// # use cachemacro_runtime::cached;
