@@ -2,14 +2,18 @@
 //! where its keys land, and what callers see while a master dies or slots move. The conformance
 //! suite (`tests/conformance/`) checks every other behaviour on a cluster too.
 
+#[path = "common/failover.rs"]
+mod failover;
+
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cachemacro_runtime::{cache_put, cached, Cache, ErrorKind};
 use cachemacro_tests::redis_cluster::redis_cli;
 use cachemacro_tests::RedisCluster;
+use failover::{all_hit, load, Rows, Seen, ROWS};
 use redis::cluster_async::ClusterConnection;
 use tokio::sync::Semaphore;
 
@@ -51,9 +55,6 @@ impl Db {
         self.reads.load(SeqCst)
     }
 }
-
-#[derive(Debug, PartialEq)]
-struct Unavailable;
 
 // A sample of templates: plain, with a hash tag of their own, with braces that open no tag, and
 // versioned (`@v2` after the key). Each has tags of its own shape.
@@ -230,110 +231,6 @@ async fn every_key_the_runtime_writes_keeps_to_its_entrys_slot() {
     }
 }
 
-/// Rows read under load; a write bumps a row's version in the `Db`.
-const ROWS: u64 = 200;
-/// Tags: each row carries `group:<id % GROUPS>`.
-const GROUPS: u64 = 10;
-
-#[cached(ttl = 60, key = "row:<id>", tags = ["group:<group>"], cache = cache)]
-async fn row(cache: &Cache, db: &Db, id: &str, group: &str) -> Result<u64, Unavailable> {
-    Ok(db.read(id).await)
-}
-
-/// What a load run saw.
-#[derive(Debug, Default)]
-struct Seen {
-    /// Calls that returned.
-    calls: AtomicU64,
-    /// Calls that returned an error: none may.
-    errors: AtomicU64,
-    /// Calls that returned an older version than a write whose invalidation had returned before
-    /// they started: none may.
-    stale: AtomicU64,
-    /// Writes whose invalidation returned `Ok`.
-    acknowledged: AtomicU64,
-    /// Writes whose invalidation failed (queued for replay, so not acknowledged).
-    unacknowledged: AtomicU64,
-}
-
-/// Runs 16 readers and one writer against the cluster until `stop` is set. A reader takes the
-/// highest version acknowledged for a row before its call starts, and counts a call that returns
-/// less as stale. The writer bumps a row's version in the database, then invalidates the row's
-/// key (even writes) or its group's tag (odd writes); once that returns `Ok`, the version is
-/// acknowledged.
-fn load(
-    cache: &Cache,
-    db: &Arc<Db>,
-    stop: &Arc<AtomicBool>,
-    seen: &Arc<Seen>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let acknowledged: Arc<Vec<AtomicU64>> =
-        Arc::new((0..ROWS).map(|_| AtomicU64::new(0)).collect());
-    let mut tasks = Vec::new();
-    for reader in 0..16u64 {
-        let (cache, db, stop, seen) = (
-            cache.clone(),
-            Arc::clone(db),
-            Arc::clone(stop),
-            Arc::clone(seen),
-        );
-        let acknowledged = Arc::clone(&acknowledged);
-        tasks.push(tokio::spawn(async move {
-            let mut next = reader;
-            while !stop.load(SeqCst) {
-                next = (next * 31 + 17) % ROWS;
-                let floor = acknowledged[next as usize].load(SeqCst);
-                let id = next.to_string();
-                let group = (next % GROUPS).to_string();
-                match row(&cache, &db, &id, &group).await {
-                    Ok(version) if version < floor => {
-                        seen.stale.fetch_add(1, SeqCst);
-                    }
-                    Ok(_) => {}
-                    Err(Unavailable) => {
-                        seen.errors.fetch_add(1, SeqCst);
-                    }
-                }
-                seen.calls.fetch_add(1, SeqCst);
-                // A call that skips the cache (breaker open) never suspends: let the rest run.
-                tokio::task::yield_now().await;
-            }
-        }));
-    }
-    let (cache, db, stop, seen) = (
-        cache.clone(),
-        Arc::clone(db),
-        Arc::clone(stop),
-        Arc::clone(seen),
-    );
-    tasks.push(tokio::spawn(async move {
-        let mut write = 0u64;
-        while !stop.load(SeqCst) {
-            write += 1;
-            let row = (write * 7) % ROWS;
-            let id = row.to_string();
-            let group = (row % GROUPS).to_string();
-            let version = db.write(&id);
-            let invalidated = if write & 1 == 0 {
-                invalidate_row(&cache, &db, &id, &group).await
-            } else {
-                cache.invalidate_tag(&format!("group:{group}")).await
-            };
-            match invalidated {
-                Ok(()) => {
-                    acknowledged[row as usize].fetch_max(version, SeqCst);
-                    seen.acknowledged.fetch_add(1, SeqCst);
-                }
-                Err(_) => {
-                    seen.unacknowledged.fetch_add(1, SeqCst);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }));
-    tasks
-}
-
 /// The slot ranges the node on `port` serves, from `CLUSTER NODES`.
 fn slots_of(cluster: &RedisCluster, port: u16) -> Vec<(u16, u16)> {
     let alive = cluster
@@ -375,20 +272,6 @@ async fn rows_in(raw: &mut ClusterConnection, ranges: &[(u16, u16)]) -> Vec<u64>
     rows
 }
 
-/// Whether each of `rows` is served from the cache: a call after a filling call runs no load.
-async fn all_hit(cache: &Cache, db: &Db, rows: &[u64]) -> bool {
-    for &id in rows {
-        let (id, group) = (id.to_string(), (id % GROUPS).to_string());
-        let _ = row(cache, db, &id, &group).await;
-        let reads = db.reads();
-        let _ = row(cache, db, &id, &group).await;
-        if db.reads() != reads {
-            return false;
-        }
-    }
-    true
-}
-
 /// A master is killed with SIGKILL under load; its replica takes over. No caller sees an error
 /// or a value older than an acknowledged write, before, during or after; once the replica is
 /// master, the rows of the dead master's slots are cached again.
@@ -397,7 +280,7 @@ async fn a_master_killed_under_load_fails_over_without_errors_or_stale_values() 
     let mut cluster = RedisCluster::start();
     let mut raw = cluster.connection().await;
     let cache = cluster_cache(&cluster, "", Duration::from_millis(100)).await;
-    let db = Arc::new(Db::default());
+    let db = Arc::new(Rows::default());
     let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Seen::default()));
     let tasks = load(&cache, &db, &stop, &seen);
 
@@ -456,7 +339,7 @@ async fn slots_resharded_under_load_move_without_errors_or_stale_values() {
     let cluster = RedisCluster::start();
     let mut raw = cluster.connection().await;
     let cache = cluster_cache(&cluster, "", Duration::from_millis(100)).await;
-    let db = Arc::new(Db::default());
+    let db = Arc::new(Rows::default());
     let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Seen::default()));
     let tasks = load(&cache, &db, &stop, &seen);
 

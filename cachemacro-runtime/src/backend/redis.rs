@@ -500,7 +500,7 @@ impl RedisBackend {
             return Ok(vec![None]);
         }
         let nodes: String = self
-            .command("", &redis::cmd("CLUSTER").arg("NODES"))
+            .command("", redis::cmd("CLUSTER").arg("NODES"))
             .await?;
         Ok(nodes
             .lines()
