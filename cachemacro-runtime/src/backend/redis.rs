@@ -499,9 +499,7 @@ impl RedisBackend {
         if !self.cluster {
             return Ok(vec![None]);
         }
-        let nodes: String = self
-            .command("", redis::cmd("CLUSTER").arg("NODES"))
-            .await?;
+        let nodes: String = self.command("", redis::cmd("CLUSTER").arg("NODES")).await?;
         Ok(nodes
             .lines()
             .filter_map(|line| {
