@@ -937,6 +937,9 @@ use proc_macro::TokenStream;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// #     report(0, true).await;
+/// # }
+/// ```
+///
 /// ## `codec`
 ///
 /// How the value is serialized: `"json"` (the default), `"msgpack"` or `"postcard"`. Without
