@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
 use crate::function::Functions;
 use crate::key::companion;
+use crate::near::Near;
 use crate::on_cache_error::OnCacheError;
 use crate::pending::PendingInvalidations;
 use crate::policy::Policy;
@@ -39,6 +40,8 @@ pub(crate) struct Core {
     pub(crate) max_value_size: usize,
     pub(crate) on_cache_error: OnCacheError,
     pub(crate) pending: PendingInvalidations,
+    /// The near cache (L1), when the builder asked for one.
+    pub(crate) near: Option<Near>,
 }
 
 /// The backend behind a cache, dispatched statically so the hit path has no virtual call.
@@ -114,7 +117,8 @@ impl Core {
             Store::Memory(_) => Default::default(),
             Store::Redis(backend) => backend.breaker_stats(),
         };
-        self.counters.snapshot(breaker)
+        let near = self.near.as_ref().map(Near::stats).unwrap_or_default();
+        self.counters.snapshot(breaker, near)
     }
 }
 
@@ -133,6 +137,7 @@ impl Core {
             max_value_size: 1 << 20,
             on_cache_error: OnCacheError::Ignore,
             pending: PendingInvalidations::default(),
+            near: None,
         })
     }
 

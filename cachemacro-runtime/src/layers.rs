@@ -19,6 +19,7 @@ const ORDER: &[&str] = &[
     "stats",
     "function",
     "backend",
+    "near",
     "flight",
     "on_cache_error",
     "faults",

@@ -135,6 +135,14 @@ pub(crate) struct Handle {
 }
 
 impl Connection {
+    /// The client of a single server, `None` for a cluster.
+    pub(crate) fn single_client(&self) -> Option<&redis::Client> {
+        match &self.shared.connector {
+            Connector::Single { client, .. } => Some(client),
+            Connector::Cluster(_) => None,
+        }
+    }
+
     /// A connection made by `connector`, first attempted now in the background when called
     /// inside a Tokio runtime (else by the first command).
     pub(crate) fn new(connector: Connector) -> Self {
