@@ -3,9 +3,10 @@
 //!
 //! BCAST rather than the default mode: the server then pushes every change under the prefix to
 //! this connection, whichever connection read the key, so the commands of the hit path stay on
-//! the ordinary connection (RESP2, unchanged) and nothing has to be redirected. Without
-//! `NOLOOP`: this process's own writes come back as pushes too, which costs a few stripe bumps
-//! but no correctness (it drops its entries itself when its commands return).
+//! the ordinary connection (RESP2, unchanged) and nothing has to be redirected. `NOLOOP` would
+//! only silence writes made on the tracking connection itself, which makes none: this process's
+//! own writes (on its ordinary connection) come back as pushes too, which costs a stripe bump
+//! each and no correctness (the process drops its entries itself when its commands return).
 //!
 //! A session starts once the server acknowledged `CLIENT TRACKING`, and ends when the
 //! connection is lost (redis-rs pushes a disconnection), when a `PING` sent every
