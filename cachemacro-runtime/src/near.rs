@@ -33,7 +33,7 @@
 pub(crate) mod tracking;
 
 use std::any::Any;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -259,9 +259,7 @@ impl Near {
 
 impl Shared {
     fn hash(&self, text: &str) -> usize {
-        let mut hasher = self.hasher.build_hasher();
-        text.hash(&mut hasher);
-        hasher.finish() as usize
+        self.hasher.hash_one(text) as usize
     }
 
     fn key_stripe(&self, key: &str) -> usize {
