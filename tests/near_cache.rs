@@ -285,6 +285,7 @@ async fn two_hundred_callers_on_a_cold_key_make_one_load_then_hit_l1() {
         assert_eq!(caller.await.unwrap(), 1);
     }
     assert_eq!(db.loads.load(SeqCst), 1);
+    assert!(b.stats().l1_misses >= 200, "each cold caller missed L1");
     let deadline = Instant::now() + Duration::from_secs(5);
     while b.stats().l1_hits == 0 {
         slow_item(&b, &db, 1).await;
