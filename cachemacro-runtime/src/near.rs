@@ -16,8 +16,8 @@
 //!   compared, under the stripe's lock, at the insert ([`Near::after_read`]). Every invalidation
 //!   of the key (push or own) bumps it under the same lock, so an invalidation that arrives while
 //!   the read is in flight makes the insert fail, and one that arrives after the insert finds the
-//!   entry and drops it. Redis sends a key's push when it modifies the key, before answering
-//!   the command that modified it; a read that started after that command returned (in any
+//!   entry and drops it. Redis sends a key's push (in BCAST mode, at the end of the event-loop
+//!   iteration that modified it) before it writes the reply to the command that modified it; a read that started after that command returned (in any
 //!   process) reads the new value, so only reads that started earlier can hold the old one,
 //!   and their inserts lose to the push as just said.
 //! - **Newer versions seen here.** Every read from Redis and every load of the key in this
