@@ -27,6 +27,13 @@ async fn profile(cache: &Cache, id: u64) -> Profile {
     Profile::load(id)
 }
 
+/// The same function, for the near cache: a function's counters live on the first cache that
+/// calls it, and one called on two caches looks the other's up by name on every call.
+#[cached(ttl = "1h", key = "near:<id>", cache = cache)]
+async fn near_profile(cache: &Cache, id: u64) -> Profile {
+    Profile::load(id)
+}
+
 /// Nanoseconds per call of `call`, over `calls` calls.
 async fn per_call<F: std::future::Future<Output = Profile>>(
     calls: u32,
@@ -72,7 +79,7 @@ fn main() {
         // Until the tracking session is on and the row is in the near cache.
         let deadline = Instant::now() + Duration::from_secs(10);
         while near.stats().l1_hits == 0 {
-            profile(&near, 1).await;
+            near_profile(&near, 1).await;
             assert!(Instant::now() < deadline, "the near cache never served");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -86,7 +93,7 @@ fn main() {
                 .await,
             );
             let before = near.stats().l1_hits;
-            l1_ns.push(per_call(fast_calls, || profile(&near, 1)).await);
+            l1_ns.push(per_call(fast_calls, || near_profile(&near, 1)).await);
             assert_eq!(
                 near.stats().l1_hits - before,
                 u64::from(fast_calls),
