@@ -24,6 +24,7 @@ use crate::faults::{current_fault, failing_on_faults};
 use crate::fill::{join, load, Joined, RefreshJob};
 use crate::key::Key;
 use crate::loader::Loader;
+use crate::near::{Near, Noted, Offer};
 use crate::outcome::{Mode, Sharing};
 use crate::policy::Policy;
 
@@ -73,7 +74,16 @@ where
         sharing,
         convert,
     } = &request;
+    let near = near_for(call, sharing);
     loop {
+        let mut noted = None;
+        if let Some(near) = near {
+            if let Some(outcome) = near.get(call.key).and_then(|kept| sharing.unshare(&*kept)) {
+                call.count_hit();
+                return outcome;
+            }
+            noted = Some(near.before_read(call.key, call.tags.iter().map(Key::as_str)));
+        }
         let read = read(call).await;
         let offline = match read.verdict {
             Verdict::Miss => false,
@@ -81,6 +91,10 @@ where
             verdict => match read.value::<M::Value>(call) {
                 None => false,
                 Some(value) => {
+                    let outcome = M::from_value(value);
+                    if let (Some(near), Some(noted)) = (near, noted) {
+                        offer(near, call, noted, &read, &outcome, sharing);
+                    }
                     match verdict {
                         // A sliding read restarted the entry at the function's ttl; one stored
                         // for less (a cached `None` lives its `negative_ttl`) is put back to its
@@ -94,7 +108,7 @@ where
                         }
                         _ => {}
                     }
-                    return M::from_value(value);
+                    return outcome;
                 }
             },
         };
@@ -102,7 +116,12 @@ where
             return convert(error);
         }
         let fill = match join::<R, M>(call, sharing, offline).await {
-            Joined::Outcome(outcome) => return outcome,
+            Joined::Outcome(outcome) => {
+                if let Some(near) = near {
+                    near.loaded(call.key);
+                }
+                return outcome;
+            }
             // The load this call waited for may predate an invalidation: read again.
             Joined::Reread => continue,
             Joined::Load(fill) => fill,
@@ -110,8 +129,50 @@ where
         // The load's future can be several kilobytes (the body, the store). Inline, it would
         // make every call's future that size, and a hit would pay for moving it; boxed, it costs
         // one allocation per miss, next to a database load.
-        return Box::pin(load::<R, M, L::Load>(fill, loader.start(), sharing)).await;
+        let outcome = Box::pin(load::<R, M, L::Load>(fill, loader.start(), sharing)).await;
+        if let Some(near) = near {
+            near.loaded(call.key);
+        }
+        return outcome;
     }
+}
+
+/// The near cache, when this call may use it: the cache has one, the return type is `Clone`
+/// (a hit hands out a clone) and the ttl is not sliding (a hit must restart it in Redis).
+fn near_for<'a, R>(call: &Call<'a>, sharing: &Sharing<R>) -> Option<&'a Near> {
+    call.core
+        .near
+        .as_ref()
+        .filter(|_| !call.policy.sliding && sharing.clones())
+}
+
+/// Offers what a Redis read found to the near cache: kept when fresh, until the entry's
+/// [`Read::near_until`]; in any case noted as this process's latest read of the key.
+fn offer<R>(
+    near: &Near,
+    call: &Call<'_>,
+    noted: Noted,
+    read: &Read,
+    outcome: &R,
+    sharing: &Sharing<R>,
+) {
+    let keep = matches!(read.verdict, Verdict::Fresh);
+    let fresh_for = read.near_until.saturating_sub(envelope::now_ms());
+    let value = keep.then(|| sharing.share(outcome)).flatten();
+    let bytes = match &read.bytes {
+        Bytes::None => &[][..],
+        Bytes::Shared(bytes) => bytes,
+        Bytes::Owned(bytes) => bytes,
+    };
+    near.after_read(
+        call.key,
+        noted,
+        Offer {
+            value,
+            fresh_for: std::time::Duration::from_millis(fresh_for),
+            bytes,
+        },
+    );
 }
 
 /// What a read found under the call's key, its value not yet decoded.
@@ -123,6 +184,8 @@ struct Read {
     payload: usize,
     /// How the payload is serialized and compressed: the envelope's codec byte.
     codec: u8,
+    /// Until when (ms since the epoch) the near cache may serve the entry; 0 for never.
+    near_until: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -184,6 +247,7 @@ impl Read {
             bytes: Bytes::None,
             payload: 0,
             codec: 0,
+            near_until: 0,
         }
     }
 
@@ -248,8 +312,8 @@ async fn read_entry(call: &Call<'_>) -> Read {
     let read = with_backend!(&core.store, backend => {
         match backend.read(call.key, call.tags, touch).await {
             Ok(Found { entry: Some(bytes), epochs }) => {
-                let (verdict, payload, codec) = judge(call, bytes.as_ref(), &epochs);
-                Read { verdict, bytes: bytes.into(), payload, codec }
+                let (verdict, payload, codec, near_until) = judge(call, bytes.as_ref(), &epochs);
+                Read { verdict, bytes: bytes.into(), payload, codec, near_until }
             }
             Ok(Found { entry: None, .. }) => Read::nothing(Verdict::Miss),
             Err(error) => {
@@ -269,15 +333,16 @@ async fn read_entry(call: &Call<'_>) -> Read {
     read
 }
 
-/// What an entry is worth, where its payload starts and its codec byte.
-fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usize, u8) {
+/// What an entry is worth, where its payload starts, its codec byte, and until when the near
+/// cache may serve it.
+fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usize, u8, u64) {
     let policy = call.policy;
     let envelope = match envelope::decode(bytes) {
         Ok(envelope) => envelope,
         Err(error) => {
             call.count_decode_error();
             tracing::debug!(%error, "undecodable cache entry; it will be overwritten");
-            return (Verdict::Miss, 0, 0);
+            return (Verdict::Miss, 0, 0, 0);
         }
     };
     // Written with another codec or compression (the function's changed, or another function
@@ -288,8 +353,12 @@ fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usi
             codec = envelope.codec,
             "cache entry of another codec; it will be overwritten"
         );
-        return (Verdict::Miss, 0, 0);
+        return (Verdict::Miss, 0, 0, 0);
     }
+    let near_until = match call.core.near {
+        Some(_) => near_until(&envelope, policy),
+        None => 0,
+    };
     let payload = bytes.len() - envelope.payload.len();
     let verdict = 'verdict: {
         // Stamped before one of its tags was invalidated (or its epoch evicted): the entry may
@@ -323,7 +392,21 @@ fn judge(call: &Call<'_>, bytes: &[u8], epochs: &[Option<u64>]) -> (Verdict, usi
             _ => Verdict::Miss,
         }
     };
-    (verdict, payload, envelope.codec)
+    (verdict, payload, envelope.codec, near_until)
+}
+
+/// Until when the near cache may serve an entry: its expiry, less the window in which XFetch
+/// may draw an early refresh (reads in that window go to Redis, so one of them refreshes the
+/// entry before it expires); never for a sliding entry.
+fn near_until(envelope: &Envelope<'_>, policy: &Policy) -> u64 {
+    if envelope.sliding {
+        return 0;
+    }
+    let window = match policy.early_refresh {
+        true => MAX_LN_DRAW * f64::from(envelope.load_micros) / 1000.0 * policy.beta,
+        false => 0.0,
+    };
+    envelope.expires_at_ms.saturating_sub(window as u64)
 }
 
 /// Puts a restored sliding entry back to its own ttl. Boxed, as the miss path: it is compiled

@@ -10,12 +10,13 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::backend::redis::{BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
 use crate::backend::{Backend, MemoryBackend, RedisBackend};
 use crate::codec::{Codec, Compression, Encoding};
-use crate::core::{with_backend, Core, Store};
+use crate::core::{with_backend, Core, Store, EPOCH_MARK};
 use crate::envelope::{self, Meta};
 use crate::error::{Error, ErrorKind, Result};
 use crate::failure::Failure;
 use crate::function::{FunctionStats, Functions};
 use crate::loader::InCaller;
+use crate::near::{tracking, Near};
 use crate::on_cache_error::OnCacheError;
 use crate::outcome::{PlainMode, ResultMode, Sharing};
 use crate::pending::PendingInvalidations;
@@ -370,6 +371,7 @@ pub struct CacheBuilder {
     tcp_nodelay: Option<bool>,
     name: String,
     encoding: Encoding,
+    local: Option<u64>,
 }
 
 impl Default for CacheBuilder {
@@ -387,6 +389,7 @@ impl Default for CacheBuilder {
             tcp_nodelay: None,
             name: DEFAULT_NAME.to_owned(),
             encoding: Encoding::default(),
+            local: None,
         }
     }
 }
@@ -506,6 +509,22 @@ impl CacheBuilder {
         self
     }
 
+    /// A near cache (L1) of at most `capacity` decoded values in front of Redis: a hit on it does
+    /// no I/O and no decode. It is kept coherent by Redis client tracking on a connection of its
+    /// own (`CLIENT TRACKING ON BCAST PREFIX <key_prefix>`): a write or invalidation in any
+    /// process drops the entry here as soon as Redis pushes it, and while that connection is
+    /// down the near cache serves nothing. Off by default.
+    ///
+    /// It applies to functions whose return type is `Clone` and whose ttl is not sliding
+    /// (their hits must reach Redis to restart the ttl); `Cache::get_with` does not use it. On a
+    /// Redis Cluster it is refused ([`ErrorKind::InvalidConfig`]): tracking would have to follow
+    /// every master. The embedded cache ([`memory`](Self::memory)) is in the process already and
+    /// ignores it. See the README's "Near cache (L1)".
+    pub fn local(mut self, capacity: u64) -> Self {
+        self.local = Some(capacity);
+        self
+    }
+
     /// An embedded in-process cache.
     pub fn memory(self) -> Cache {
         let store = Store::Memory(MemoryBackend::new(self.memory_capacity));
@@ -537,6 +556,13 @@ impl CacheBuilder {
         self,
         nodes: impl IntoIterator<Item = N>,
     ) -> Result<Cache> {
+        if self.local.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "the near cache (`local`) is not available on a Redis Cluster: its coherence \
+                 needs client tracking on every master",
+            ));
+        }
         if !crate::key::prefix_keeps_slots(&self.key_prefix) {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
@@ -645,6 +671,9 @@ impl CacheBuilder {
     fn finish(self, store: Store) -> Cache {
         let mut ttl_profiles = self.ttl_profiles;
         ttl_profiles.extend(ttl_profiles_from_env());
+        let near = self.local.and_then(|capacity| {
+            near_cache(&store, capacity, &self.key_prefix, self.connect_timeout)
+        });
         Cache {
             core: Arc::new(Core {
                 store,
@@ -658,9 +687,26 @@ impl CacheBuilder {
                 on_cache_error: self.on_cache_error,
                 encoding: self.encoding,
                 pending: PendingInvalidations::default(),
+                near,
             }),
         }
     }
+}
+
+/// The near cache over `store`, tracking `prefix`: only a single Redis server has one.
+fn near_cache(store: &Store, capacity: u64, prefix: &str, connect: Duration) -> Option<Near> {
+    let Store::Redis(backend) = store else {
+        return None;
+    };
+    let Some(client) = backend.single_client() else {
+        tracing::warn!(
+            "the near cache (`local`) is off: it is not available on a Redis Cluster or Sentinel"
+        );
+        return None;
+    };
+    let near = Near::new(capacity, [prefix, EPOCH_MARK].concat());
+    tracking::spawn(&near, client, prefix.to_owned(), connect);
+    Some(near)
 }
 
 const TTL_PROFILE_VARIABLE: &str = "CACHEMACRO_TTL_";

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::flight::Flights;
 use crate::function::Functions;
 use crate::key::companion;
+use crate::near::Near;
 use crate::on_cache_error::OnCacheError;
 use crate::pending::PendingInvalidations;
 use crate::policy::Policy;
@@ -42,6 +43,8 @@ pub(crate) struct Core {
     /// How functions that name no codec or compression write their entries.
     pub(crate) encoding: Encoding,
     pub(crate) pending: PendingInvalidations,
+    /// The near cache (L1), when the builder asked for one.
+    pub(crate) near: Option<Near>,
 }
 
 /// The backend behind a cache, dispatched statically so the hit path has no virtual call.
@@ -127,7 +130,8 @@ impl Core {
             Store::Memory(_) => Default::default(),
             Store::Redis(backend) => backend.breaker_stats(),
         };
-        self.counters.snapshot(breaker)
+        let near = self.near.as_ref().map(Near::stats).unwrap_or_default();
+        self.counters.snapshot(breaker, near)
     }
 }
 
@@ -147,6 +151,7 @@ impl Core {
             on_cache_error: OnCacheError::Ignore,
             encoding: Encoding::default(),
             pending: PendingInvalidations::default(),
+            near: None,
         })
     }
 

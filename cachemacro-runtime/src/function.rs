@@ -22,6 +22,8 @@ use crate::stats::{Count, Striped};
 #[derive(Debug)]
 pub struct Function {
     name: Name,
+    /// The name, rendered on first need.
+    label: OnceLock<Box<str>>,
     home: OnceLock<Home>,
 }
 
@@ -48,6 +50,7 @@ impl Function {
     pub const fn named(name: &'static str) -> Self {
         Self {
             name: Name::Given(name),
+            label: OnceLock::new(),
             home: OnceLock::new(),
         }
     }
@@ -56,16 +59,17 @@ impl Function {
     pub const fn scoped(scope: fn() -> &'static str, name: &'static str) -> Self {
         Self {
             name: Name::Scoped { scope, name },
+            label: OnceLock::new(),
             home: OnceLock::new(),
         }
     }
 
     /// The name the function's statistics and metrics go by.
-    pub(crate) fn label(&self) -> String {
-        match self.name {
-            Name::Given(name) => name.to_owned(),
-            Name::Scoped { scope, name } => format!("{}::{name}", scope()),
-        }
+    pub(crate) fn label(&self) -> &str {
+        self.label.get_or_init(|| match self.name {
+            Name::Given(name) => name.into(),
+            Name::Scoped { scope, name } => format!("{}::{name}", scope()).into(),
+        })
     }
 }
 
@@ -140,15 +144,19 @@ impl Functions {
         }
     }
 
-    fn by_label(&self, label: String) -> Arc<FunctionEntry> {
+    /// The entry named `label`, made on first need. Allocates only then: a function called on
+    /// a cache other than its home comes here on every call.
+    fn by_label(&self, label: &str) -> Arc<FunctionEntry> {
         let mut by_label = self
             .by_label
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        let entry = by_label
-            .entry(label)
-            .or_insert_with_key(|label| Arc::new(FunctionEntry::new(label, &self.cache_name)));
-        Arc::clone(entry)
+        if let Some(entry) = by_label.get(label) {
+            return Arc::clone(entry);
+        }
+        let entry = Arc::new(FunctionEntry::new(label, &self.cache_name));
+        by_label.insert(label.to_owned(), Arc::clone(&entry));
+        entry
     }
 
     /// Every registered function's statistics, by name.

@@ -114,6 +114,10 @@ async fn invalidate_key_once(core: &Core, key: &str) -> Result<()> {
         with_backend!(&core.store, backend => backend.invalidate(&keys.entry, &keys.version).await);
     // Even when the backend failed: the loads running here started before this call.
     core.flights.detach_key(key);
+    // Now that the `DEL` ran: a read that started before it inserts nothing (see `near.rs`).
+    if let Some(near) = &core.near {
+        near.invalidated_key(key);
+    }
     invalidated
 }
 
@@ -122,6 +126,9 @@ async fn invalidate_tag_once(core: &Core, tag: &str) -> Result<()> {
     let invalidated = with_backend!(&core.store, backend => backend.invalidate_tag(&epoch).await);
     // Even when the backend failed: the loads running here started before this call.
     core.flights.detach_tag(tag);
+    if let Some(near) = &core.near {
+        near.invalidated_tag(&epoch);
+    }
     invalidated
 }
 

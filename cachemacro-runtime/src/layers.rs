@@ -21,6 +21,7 @@ const ORDER: &[&str] = &[
     "stats",
     "function",
     "backend",
+    "near",
     "flight",
     "on_cache_error",
     "faults",

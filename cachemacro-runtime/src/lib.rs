@@ -68,6 +68,7 @@ mod layers;
 mod lend;
 mod loader;
 mod log;
+mod near;
 mod on_cache_error;
 mod outcome;
 mod pending;

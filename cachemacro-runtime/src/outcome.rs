@@ -135,6 +135,11 @@ impl<R> Sharing<R> {
     pub(crate) fn unshare(&self, shared: &(dyn Any + Send + Sync)) -> Option<R> {
         (self.unshare)(shared)
     }
+
+    /// Whether `R` can be cloned out of a type-erased value: what the near cache keeps.
+    pub(crate) fn clones(&self) -> bool {
+        self.share.is_some()
+    }
 }
 
 impl<R: Clone + Send + Sync + 'static> Sharing<R> {

@@ -119,7 +119,9 @@ mod tests {
             "a new replayer starts"
         );
         assert_eq!(
-            counters.snapshot(Default::default()).invalidations_queued,
+            counters
+                .snapshot(Default::default(), Default::default())
+                .invalidations_queued,
             3
         );
     }
@@ -132,6 +134,11 @@ mod tests {
             pending.push(Pending::Key(index.to_string()), &counters);
         }
         assert_eq!(pending.front(), Some(Pending::Key("1".into())));
-        assert_eq!(counters.snapshot(Default::default()).invalidations_lost, 1);
+        assert_eq!(
+            counters
+                .snapshot(Default::default(), Default::default())
+                .invalidations_lost,
+            1
+        );
     }
 }

@@ -20,6 +20,15 @@ macro_rules! counters {
             /// Commands not sent because the breaker was open (each would have waited for the
             /// operation timeout).
             pub breaker_skips: u64,
+            /// Calls answered by the near cache ([`CacheBuilder::local`](crate::CacheBuilder::local)),
+            /// with no I/O and no decode; each is also counted in `hits`.
+            pub l1_hits: u64,
+            /// Calls the near cache could not answer, which went on to Redis.
+            pub l1_misses: u64,
+            /// Near-cache entries dropped by invalidations (another process's write reported by
+            /// Redis, or this process's own), tags invalidated, and flushes (the tracking
+            /// connection lost, or Redis flushed).
+            pub l1_invalidations: u64,
         }
 
         #[derive(Debug, Default)]
@@ -47,12 +56,15 @@ macro_rules! counters {
                 self.$name.add_one();
             })*
 
-            pub(crate) fn snapshot(&self, breaker: BreakerStats) -> Stats {
+            pub(crate) fn snapshot(&self, breaker: BreakerStats, near: NearStats) -> Stats {
                 Stats {
                     $($name: self.$name.total(),)*
                     breaker_open: breaker.open,
                     breaker_trips: breaker.trips,
                     breaker_skips: breaker.skips,
+                    l1_hits: near.hits,
+                    l1_misses: near.misses,
+                    l1_invalidations: near.invalidations,
                 }
             }
         }
@@ -104,6 +116,14 @@ counters! {
     invalidations_replayed: AtomicU64 => invalidation_replayed,
     /// Queued invalidations dropped because the queue was full (oldest first); each is logged.
     invalidations_lost: AtomicU64 => invalidation_lost,
+}
+
+/// The near cache's counters, kept by the near cache.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NearStats {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) invalidations: u64,
 }
 
 /// A counter that callers on every thread increment.
@@ -185,7 +205,7 @@ mod tests {
             }
         });
         counters.miss();
-        let stats = counters.snapshot(Default::default());
+        let stats = counters.snapshot(Default::default(), Default::default());
         assert_eq!(stats.hits, 1000 * threads as u64);
         assert_eq!(stats.misses, 1);
         assert_eq!(stats.loads, 0);

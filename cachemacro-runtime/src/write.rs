@@ -78,6 +78,9 @@ fn store_written<'a>(
         // Loads of the key running now started before the write: callers from now on must not
         // join them.
         core.flights.detach_key(&key);
+        if let Some(near) = &core.near {
+            near.invalidated_key(&key);
+        }
         let error = written.err()?;
         core.record_fault(&error);
         crate::log::warn_throttled!(%error, "write-through failed; removing the key instead");
@@ -187,6 +190,9 @@ pub(crate) async fn set(core: &Core, key: &str, bytes: Arc<[u8]>, ttl: Duration)
     };
     let written = with_backend!(&core.store, backend => backend.put(&keys.entry, &keys.version, None, stored).await);
     core.flights.detach_key(key);
+    if let Some(near) = &core.near {
+        near.invalidated_key(key);
+    }
     written.map(drop)
 }
 

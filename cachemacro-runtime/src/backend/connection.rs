@@ -177,6 +177,15 @@ pub(crate) struct Handle {
 }
 
 impl Connection {
+    /// The client of a single server; `None` for a cluster, and for a master found through
+    /// Sentinel, whose address a failover changes.
+    pub(crate) fn single_client(&self) -> Option<&redis::Client> {
+        match &self.shared.connector {
+            Connector::Single { client, .. } => Some(client),
+            Connector::Cluster(_) | Connector::Sentinel { .. } => None,
+        }
+    }
+
     /// A connection made by `connector`, first attempted now in the background when called
     /// inside a Tokio runtime (else by the first command).
     pub(crate) fn new(connector: Connector) -> Self {

@@ -29,6 +29,7 @@ mod connection;
 mod memory;
 pub(crate) mod redis;
 
+pub(crate) use self::connection::{MAX_DELAY, MIN_DELAY};
 pub use self::memory::MemoryBackend;
 pub use self::redis::{RedisBackend, DEFAULT_TCP_NODELAY};
 

@@ -402,6 +402,12 @@ impl RedisBackend {
         })
     }
 
+    /// The client of a single server, for the near cache's tracking connection; `None` for a
+    /// cluster.
+    pub(crate) fn single_client(&self) -> Option<&redis::Client> {
+        self.connection.single_client()
+    }
+
     /// Whether this backend reaches a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         self.cluster
