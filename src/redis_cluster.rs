@@ -1,11 +1,10 @@
 //! A private Redis Cluster: 3 masters and 3 replicas on free loopback ports, without persistence,
 //! stopped on drop.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis_server::{free_port, RedisServer};
+use crate::redis_server::{free_port, RedisServer, ScratchDir};
 
 /// Masters of a test cluster; each has one replica.
 pub const MASTERS: usize = 3;
@@ -18,7 +17,8 @@ pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
-    directory: PathBuf,
+    /// The node files; after the nodes, which stop first.
+    _directory: ScratchDir,
 }
 
 impl RedisCluster {
@@ -31,16 +31,11 @@ impl RedisCluster {
     /// When `redis-server` or `redis-cli` is not installed, or the cluster is not ready within
     /// 30 s.
     pub fn start() -> Self {
-        let directory = std::env::temp_dir().join(format!(
-            "cachemacro-cluster-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&directory).expect("a temporary directory");
+        let directory = ScratchDir::new("cluster");
         let nodes: Vec<RedisServer> = (0..2 * MASTERS)
             .map(|_| {
                 let port = free_port();
-                let file = directory.join(format!("nodes-{port}.conf"));
+                let file = directory.path().join(format!("nodes-{port}.conf"));
                 RedisServer::start_clustered(port, file, NODE_TIMEOUT)
             })
             .collect();
@@ -61,7 +56,10 @@ impl RedisCluster {
             "redis-cli --cluster create failed: {}",
             String::from_utf8_lossy(&output.stdout)
         );
-        let cluster = RedisCluster { nodes, directory };
+        let cluster = RedisCluster {
+            nodes,
+            _directory: directory,
+        };
         cluster.wait_until_ready(Duration::from_secs(30));
         cluster
     }
@@ -146,14 +144,6 @@ impl RedisCluster {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        // Each node stops itself on drop; then their node files go.
-        self.nodes.clear();
-        let _ = std::fs::remove_dir_all(&self.directory);
     }
 }
 

@@ -1,12 +1,11 @@
 //! A private Redis Sentinel deployment: a primary, its replica and three sentinels on free
 //! loopback ports, without persistence, stopped on drop.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use redis::FromRedisValue;
 
-use crate::redis_server::{free_port, RedisServer};
+use crate::redis_server::{free_port, RedisServer, ScratchDir};
 
 /// The name the sentinels monitor the primary under.
 pub const MASTER_NAME: &str = "cachemacro";
@@ -25,7 +24,8 @@ pub struct RedisSentinel {
     /// The primary and the replica, in that order (whichever is master now).
     servers: Vec<RedisServer>,
     sentinels: Vec<RedisServer>,
-    directory: PathBuf,
+    /// The configuration files; after the processes, which stop first.
+    _directory: ScratchDir,
 }
 
 impl RedisSentinel {
@@ -37,13 +37,8 @@ impl RedisSentinel {
     /// # Panics
     /// When `redis-server` is not installed, or the deployment is not ready within 30 s.
     pub fn start() -> Self {
-        let directory = std::env::temp_dir().join(format!(
-            "cachemacro-sentinel-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&directory).expect("a temporary directory");
-        let dir = directory.display().to_string();
+        let directory = ScratchDir::new("sentinel");
+        let dir = directory.path().display().to_string();
         let data = |more: &[&str]| {
             ["--dir", &dir, "--repl-diskless-sync-delay", "0"]
                 .iter()
@@ -68,7 +63,7 @@ impl RedisSentinel {
         let sentinels = (0..SENTINELS)
             .map(|_| {
                 let port = free_port();
-                let file = directory.join(format!("sentinel-{port}.conf"));
+                let file = directory.path().join(format!("sentinel-{port}.conf"));
                 let name = MASTER_NAME;
                 let down_after = DOWN_AFTER.as_millis();
                 std::fs::write(
@@ -91,7 +86,7 @@ impl RedisSentinel {
         let deployment = RedisSentinel {
             servers: vec![primary, replica],
             sentinels,
-            directory,
+            _directory: directory,
         };
         deployment.wait_until_ready(deadline);
         deployment
@@ -192,15 +187,6 @@ impl RedisSentinel {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-    }
-}
-
-impl Drop for RedisSentinel {
-    fn drop(&mut self) {
-        // Each process stops itself on drop; then the configuration files go.
-        self.sentinels.clear();
-        self.servers.clear();
-        let _ = std::fs::remove_dir_all(&self.directory);
     }
 }
 

@@ -321,6 +321,36 @@ pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
         .expect("the test server answers")
 }
 
+/// A directory of its own under the system's temporary one, for the files of a test's servers
+/// (cluster node files, sentinel configurations); removed with everything in it on drop. Hold it
+/// after the servers that write there, so that they stop first.
+#[derive(Debug)]
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// A new directory named after `kind`, this process and a free port.
+    pub fn new(kind: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "cachemacro-{kind}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&path).expect("a temporary directory");
+        ScratchDir(path)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
