@@ -539,10 +539,8 @@ impl CacheBuilder {
             self.operation_timeout,
             self.connect_timeout,
             self.tcp_nodelay,
-        )?
-        .with_circuit_breaker(self.circuit_breaker);
-        backend.warm_up(self.connect_timeout).await;
-        Ok(self.finish(Store::Redis(backend)))
+        )?;
+        Ok(self.connected(backend).await)
     }
 
     /// A cache on the Redis Cluster that `nodes` belong to (`redis://[user:password@]host:port`
@@ -575,10 +573,8 @@ impl CacheBuilder {
             self.operation_timeout,
             self.connect_timeout,
             self.tcp_nodelay,
-        )?
-        .with_circuit_breaker(self.circuit_breaker);
-        backend.warm_up(self.connect_timeout).await;
-        Ok(self.finish(Store::Redis(backend)))
+        )?;
+        Ok(self.connected(backend).await)
     }
 
     /// A cache on the master that the Redis Sentinels at `sentinels` (`redis://host:port` or
@@ -606,10 +602,8 @@ impl CacheBuilder {
             self.operation_timeout,
             self.connect_timeout,
             self.tcp_nodelay,
-        )?
-        .with_circuit_breaker(self.circuit_breaker);
-        backend.warm_up(self.connect_timeout).await;
-        Ok(self.finish(Store::Redis(backend)))
+        )?;
+        Ok(self.connected(backend).await)
     }
 
     /// Configured by the environment:
@@ -654,6 +648,14 @@ impl CacheBuilder {
             (.., Some(url)) => self.redis(&url).await,
             (None, None, None, None) => Ok(self.memory()),
         }
+    }
+
+    /// A cache over `backend`, with this builder's circuit breaker, after waiting at most the
+    /// connect timeout for a first connection.
+    async fn connected(self, backend: RedisBackend) -> Cache {
+        let backend = backend.with_circuit_breaker(self.circuit_breaker);
+        backend.warm_up(self.connect_timeout).await;
+        self.finish(Store::Redis(backend))
     }
 
     /// A cache over an existing embedded store; caches built over clones of one store share
